@@ -1,0 +1,35 @@
+# The two commands: `make run` (the app on embedded SQLite, with the demo) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Development defaults for `make run` only; production sets its own environment.
+RUN_ENV := DEBUG=$${DEBUG:-1} BASE_URL=$${BASE_URL:-http://$(HOST):$(PORT)}
+
+.PHONY: install run test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: install
+	$(RUN_ENV) $(BIN)/orglogin migrate --noinput
+	$(RUN_ENV) $(BIN)/orglogin demo
+	$(RUN_ENV) $(BIN)/orglogin runserver --noreload $(HOST):$(PORT)
+
+test: install
+	$(BIN)/python -m tests.suite $(TEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) data test-output

@@ -1,0 +1,3 @@
+from orglogin.cli import main
+
+main()

@@ -1,0 +1,31 @@
+"""Names of audit events: one place, so the admin filter and the tests agree."""
+
+from enum import StrEnum
+
+
+class Event(StrEnum):
+    SIGNUP = "account.signup"
+    LOGIN = "account.login"
+    LOGIN_FAILED = "account.login_failed"
+    LOGOUT = "account.logout"
+    EMAIL_CHANGE_REQUESTED = "account.email_change_requested"
+    EMAIL_CHANGED = "account.email_changed"
+    EMAIL_CONFIRMED = "account.email_confirmed"
+    PASSWORD_CHANGED = "account.password_changed"
+    PASSWORD_SET = "account.password_set"
+    PASSWORD_RESET = "account.password_reset"
+    MFA_ENABLED = "account.mfa_enabled"
+    MFA_DISABLED = "account.mfa_disabled"
+    SOCIAL_LINKED = "account.social_linked"
+    SOCIAL_DELINKED = "account.social_delinked"
+    DELINK_REFUSED = "account.delink_refused"
+    SSO_LOGIN = "sso.login"
+    SSO_FAILED = "sso.failed"
+    SSO_JIT_SIGNUP = "sso.jit_signup"
+    SSO_LINKED = "sso.linked"
+    SSO_DELINKED = "sso.delinked"
+    SSO_CONFLICT = "sso.conflict"
+    ORG_CHANGED = "org.changed"
+    CONNECTION_CHANGED = "sso.connection_changed"
+    INVITATION_SENT = "program.invitation_sent"
+    INVITATION_USED = "program.invitation_used"
