@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -10,3 +11,8 @@ urlpatterns = [
     path("console/", include("orglogin.console.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# The development IdP signs whatever it is asked to: only ever mounted with DEBUG on
+# (orglogin.core.config refuses DEV_IDP when DEBUG is off).
+if settings.DEV_IDP_ENABLED:
+    urlpatterns.append(path("dev-idp/", include("orglogin.sso.devidp_urls")))
