@@ -29,3 +29,5 @@ class Event(StrEnum):
     CONNECTION_CHANGED = "sso.connection_changed"
     INVITATION_SENT = "program.invitation_sent"
     INVITATION_USED = "program.invitation_used"
+    INVITATION_REVOKED = "program.invitation_revoked"
+    INVITATION_DELIVERY_FAILED = "program.invitation_delivery_failed"

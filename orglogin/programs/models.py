@@ -53,3 +53,63 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.course_name} ({self.user})"
+
+
+class Invitation(models.Model):
+    """Invites one email address to one program (spec 1).
+
+    The link's token is never stored: only its SHA-256 (`token_hash`, for lookup) and a
+    random `token_salt` from which `orglogin.programs.tokens` re-derives the token with the
+    server's secret when the mail is sent. A leaked database therefore yields no usable link.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        USED = "used"
+        REVOKED = "revoked"
+
+    class Delivery(models.TextChoices):
+        NOT_SENT = "not_sent", "not sent (link printed)"
+        QUEUED = "queued"
+        SENDING = "sending"
+        RETRY = "retry", "waiting to retry"
+        SENT = "sent"
+        FAILED = "failed"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    token_salt = models.CharField(max_length=32)
+    token_hash = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="used_invitations",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    delivery = models.CharField(max_length=8, choices=Delivery.choices, default=Delivery.QUEUED)
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["program", "email"]),
+            models.Index(fields=["delivery"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.program}"

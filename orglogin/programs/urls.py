@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from orglogin.programs import views
 
 app_name = "programs"
-urlpatterns: list = []
+urlpatterns = [
+    path("invitation/<str:token>/", views.invitation_landing, name="invitation"),
+]

@@ -1,0 +1,34 @@
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from orglogin.core.errors import error_text
+from orglogin.programs.invite import InvitationProblem, find_invitation, remember_pending
+
+
+def invitation_landing(request: HttpRequest, token: str) -> HttpResponse:
+    """The invitation link's page (spec 2.2.1–2.2.2), the same from a mail or an LMS."""
+    try:
+        invitation = find_invitation(token)
+    except InvitationProblem as problem:
+        text = error_text(problem.code, settings.PLATFORM_NAME)
+        return render(
+            request, "programs/invitation_problem.html", {"error": text}, status=text.status
+        )
+    remember_pending(request, invitation)
+    organization = invitation.program.organization
+    sso_url = reverse("sso:discover") + "?" + urlencode({"org": organization.slug})
+    return render(
+        request,
+        "programs/invitation.html",
+        {
+            "invitation": invitation,
+            "program": invitation.program,
+            "organization": organization,
+            "sso_url": sso_url,
+            "here": request.path,
+        },
+    )
