@@ -168,6 +168,11 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_CHANGE_EMAIL = True
+# Spec 2.5: the old address is told when the login email changes (and of password, MFA and
+# link changes, which allauth notifies through the same switch).
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+# The Settings page and allauth's own email page refuse an address another account uses.
+ACCOUNT_FORMS = {"add_email": "orglogin.accounts.forms.ChangeEmailForm"}
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False

@@ -2,8 +2,9 @@
 
 import django.db.models.functions.text
 import django.utils.timezone
-import orglogin.accounts.models
 from django.db import migrations, models
+
+import orglogin.accounts.models
 
 
 class Migration(migrations.Migration):
