@@ -80,7 +80,8 @@ def sqlite_database(path: Path) -> dict[str, Any]:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         },
-        "TEST": {"NAME": str(path.with_name("test-" + path.name))},
+        # Tests get Django's in-memory database (shared with live_server threads), so
+        # several test runs on one machine never share a file.
     }
 
 
