@@ -138,6 +138,9 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Behind a load balancer every client shares its IP: rate limits and the audit log read the
+# client address from X-Forwarded-For, trusting exactly this many proxies (0: REMOTE_ADDR).
+ALLAUTH_TRUSTED_PROXY_COUNT = CONFIG.trusted_proxy_count
 if CONFIG.https:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 

@@ -23,10 +23,16 @@ def new_reference() -> str:
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
+    """The client address as the rate limits see it (ALLAUTH_TRUSTED_PROXY_COUNT decides how
+    much of X-Forwarded-For to believe), so the audit log and the limits agree."""
     if request is None:
         return None
-    # REMOTE_ADDR only: a forwarded-for header is the client's word, not ours.
-    return request.META.get("REMOTE_ADDR") or None
+    from allauth.account.adapter import get_adapter
+
+    try:
+        return get_adapter(request).get_client_ip(request) or None
+    except Exception:  # noqa: BLE001 - a malformed header must not lose the audit event
+        return request.META.get("REMOTE_ADDR") or None
 
 
 def record(

@@ -40,6 +40,7 @@ class Config:
     default_from_email: str
     dev_idp_enabled: bool
     log_level: str
+    trusted_proxy_count: int
     social_providers: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -151,6 +152,13 @@ def load_config(*, base_dir: Path, env: Mapping[str, str] | None = None) -> Conf
     except ValueError as exc:
         raise ImproperlyConfigured("EMAIL_PORT must be a port number") from exc
 
+    try:
+        trusted_proxy_count = int(env.get("TRUSTED_PROXY_COUNT", "0"))
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            "TRUSTED_PROXY_COUNT must be the number of proxies in front of the app"
+        ) from exc
+
     dev_idp = parse_bool("DEV_IDP", env.get("DEV_IDP"), default=debug)
     if dev_idp and not debug:
         raise ImproperlyConfigured(
@@ -176,5 +184,6 @@ def load_config(*, base_dir: Path, env: Mapping[str, str] | None = None) -> Conf
         default_from_email=env.get("DEFAULT_FROM_EMAIL", f"{platform_name} <noreply@localhost>"),
         dev_idp_enabled=dev_idp,
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        trusted_proxy_count=trusted_proxy_count,
         social_providers=social_providers_from_env(env),
     )

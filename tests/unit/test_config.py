@@ -49,3 +49,9 @@ def test_platform_name_default_and_override():
     assert load_config(base_dir=BASE, env={"DEBUG": "1"}).platform_name == "OrgLogin Learning"
     named = load_config(base_dir=BASE, env={"DEBUG": "1", "PLATFORM_NAME": "Acme Academy"})
     assert named.platform_name == "Acme Academy"
+
+
+def test_trusted_proxy_count_must_be_a_number():
+    with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXY_COUNT"):
+        load_config(base_dir=BASE, env={"DEBUG": "1", "TRUSTED_PROXY_COUNT": "two"})
+    assert load_config(base_dir=BASE, env={"DEBUG": "1"}).trusted_proxy_count == 0
