@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import secrets
+
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
+
+
+def new_session_epoch() -> str:
+    return secrets.token_hex(8)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -34,6 +41,9 @@ class User(AbstractUser):
     # Optional second address given at SSO sign-up "to keep all your Course Certificates in
     # one account" (spec 2.1.6). Not a login identifier.
     alternative_email = models.EmailField(blank=True)
+    # Part of every session's auth hash: rotating it ends all of the account's sessions on
+    # every app process and session backend (see end_all_sessions).
+    session_epoch = models.CharField(max_length=16, default=new_session_epoch)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -46,6 +56,20 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        # Django's hash covers only the password; ours also covers the session epoch.
+        return salted_hmac(
+            "orglogin.accounts.User.session_auth_hash",
+            f"{self.password}:{self.session_epoch}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
+
+    def end_all_sessions(self) -> None:
+        """Log this account out everywhere: every existing session stops authenticating."""
+        self.session_epoch = new_session_epoch()
+        self.save(update_fields=["session_epoch"])
 
     @property
     def display_name(self) -> str:
