@@ -126,6 +126,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "orglogin" / "static"]
 STATIC_ROOT = BASE_DIR / "data" / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -55,3 +55,10 @@ def test_trusted_proxy_count_must_be_a_number():
     with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXY_COUNT"):
         load_config(base_dir=BASE, env={"DEBUG": "1", "TRUSTED_PROXY_COUNT": "two"})
     assert load_config(base_dir=BASE, env={"DEBUG": "1"}).trusted_proxy_count == 0
+
+
+def test_the_stylesheet_is_found_by_staticfiles():
+    from django.contrib.staticfiles import finders
+
+    path = finders.find("orglogin/site.css")
+    assert path and "--accent" in Path(path).read_text()
