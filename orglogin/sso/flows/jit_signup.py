@@ -1,0 +1,191 @@
+"""Just-in-time sign-up (spec 2.1.6): a new account for a verified, unlinked org identity.
+
+Guards, in order, each written where it is enforced:
+* the identity must come from the session stash (a verified assertion), never from the form;
+* the org email is the asserted one: the form shows it, the POST cannot change it; the IdP
+  must vouch for it (email_verified), and it counts as verified only in the org's domains;
+* an identity linked meanwhile logs its owner in (it is theirs) instead of a second account;
+* an org email that already belongs to an account creates and links nothing: the link is
+  made only after proof of owning that account (spec 6), which is the existing-user path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from orglogin.audit import Event, record
+from orglogin.core.errors import ErrorCode
+from orglogin.organizations.actions import ensure_membership
+from orglogin.organizations.domains import DomainError, normalize_domain
+from orglogin.organizations.models import Organization
+from orglogin.sso import pending
+from orglogin.sso.flows.common import fail, finish_login
+from orglogin.sso.flows.outcomes import Failure, LoggedIn, NeedsChoice, Screen
+from orglogin.sso.flows.returning import log_in_linked
+from orglogin.sso.models import Connection, OrgIdentity
+
+
+@dataclass(frozen=True)
+class SignupDetails:
+    """What the learner typed on the sign-up form. The org email is deliberately absent."""
+
+    first_name: str
+    last_name: str
+    password: str
+    alternative_email: str = ""
+
+
+def email_in_use(email: str) -> bool:
+    User = get_user_model()
+    return (
+        User.objects.filter(email__iexact=email).exists()
+        or EmailAddress.objects.filter(email__iexact=email).exists()
+    )
+
+
+def org_vouches_for(organization: Organization, email: str) -> bool:
+    """An IdP is trusted to vouch only for addresses in its org's verified domains."""
+    try:
+        domain = normalize_domain(email.rsplit("@", 1)[-1])
+    except DomainError:
+        return False
+    for claimed in organization.domains.filter(verified=True).values_list("name", flat=True):
+        if domain == claimed or (organization.match_subdomains and domain.endswith("." + claimed)):
+            return True
+    return False
+
+
+def check_signup_allowed(
+    request: HttpRequest, pending_identity: pending.PendingIdentity
+) -> Connection | Failure:
+    """Whether the stashed identity may sign up at all (before showing the form)."""
+    identity = pending_identity.identity
+    connection = (
+        Connection.objects.select_related("organization").filter(pk=identity.connection_id).first()
+    )
+    if connection is None or not connection.enabled:
+        return fail(
+            request,
+            ErrorCode.SSO_NOT_CONFIGURED,
+            check="connection_disabled",
+            connection=connection,
+        )
+    if not connection.organization.jit_signup_enabled:
+        return fail(
+            request, ErrorCode.SSO_JIT_DISABLED, check="jit_disabled", connection=connection
+        )
+    if not identity.email:
+        return fail(
+            request, ErrorCode.SSO_MISSING_ATTRIBUTES, check="email_missing", connection=connection
+        )
+    if not identity.email_verified:
+        # An unverified email claim could name anyone: an account created under it would
+        # block its real owner, who could later reset the password into an account the IdP
+        # user can enter. The IdP must vouch for the address before we make it a login.
+        return fail(
+            request,
+            ErrorCode.SSO_RESPONSE_INVALID,
+            check="email_unverified",
+            connection=connection,
+        )
+    return connection
+
+
+def jit_signup(
+    request: HttpRequest, pending_identity: pending.PendingIdentity, details: SignupDetails
+) -> LoggedIn | NeedsChoice | Failure:
+    identity = pending_identity.identity
+    allowed = check_signup_allowed(request, pending_identity)
+    if isinstance(allowed, Failure):
+        return allowed
+    connection = allowed
+    org = connection.organization
+    next_url = pending_identity.next_url
+
+    link = (
+        OrgIdentity.objects.select_related("user")
+        .filter(connection=connection, subject=identity.subject)
+        .first()
+    )
+    if link is not None:
+        return log_in_linked(request, link, identity, connection=connection, next_url=next_url)
+
+    email = identity.email.strip().lower()
+    if email_in_use(email):
+        return _email_in_use(request, connection, identity.subject)
+
+    User = get_user_model()
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(
+                email=email,
+                password=details.password,
+                first_name=details.first_name.strip()[:150],
+                last_name=details.last_name.strip()[:150],
+                alternative_email=details.alternative_email.strip().lower(),
+            )
+            EmailAddress.objects.create(
+                user=user,
+                email=email,
+                primary=True,
+                # The IdP vouched for it (checked above), but only within its org's domains.
+                verified=org_vouches_for(org, email),
+            )
+            OrgIdentity.objects.create(
+                connection=connection,
+                subject=identity.subject,
+                user=user,
+                email=identity.email,
+                last_login_at=timezone.now(),
+            )
+            ensure_membership(org, user)
+            record(
+                Event.SSO_JIT_SIGNUP,
+                actor=user,
+                organization=org,
+                request=request,
+                connection=str(connection.public_id),
+                subject=identity.subject,
+            )
+    except IntegrityError:
+        # Lost a race: the identity was linked or the email taken in the meantime.
+        link = (
+            OrgIdentity.objects.select_related("user")
+            .filter(connection=connection, subject=identity.subject)
+            .first()
+        )
+        if link is not None:
+            return log_in_linked(request, link, identity, connection=connection, next_url=next_url)
+        return _email_in_use(request, connection, identity.subject)
+
+    return finish_login(
+        request,
+        user,
+        connection=connection,
+        asserted_email=identity.email,
+        next_url=next_url,
+        created=True,
+    )
+
+
+def _email_in_use(request: HttpRequest, connection: Connection, subject: str) -> NeedsChoice:
+    event = record(
+        Event.SSO_CONFLICT,
+        outcome="failure",
+        organization=connection.organization,
+        request=request,
+        check="email_in_use",
+        connection=str(connection.public_id),
+        subject=subject,
+    )
+    return NeedsChoice(
+        screen=Screen.EMAIL_IN_USE,
+        organization=connection.organization,
+        reference=event.reference,
+    )
