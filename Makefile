@@ -17,10 +17,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The task worker (invitation mail) runs in the background beside the server, in the same
+# shell: when the server stops (Ctrl-C, or it exits on its own) the EXIT trap stops the worker.
 run: install
 	$(RUN_ENV) $(BIN)/orglogin migrate --noinput
 	$(RUN_ENV) $(BIN)/orglogin demo
-	$(RUN_ENV) $(BIN)/orglogin runserver --noreload $(HOST):$(PORT)
+	@export $(RUN_ENV); \
+	$(BIN)/orglogin db_worker --queue-name '*' --no-reload & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	trap 'exit 130' INT TERM; \
+	echo "Mail worker started (pid $$worker); Ctrl-C stops the server and the worker."; \
+	$(BIN)/orglogin runserver --noreload $(HOST):$(PORT)
 
 test: install
 	$(BIN)/python -m tests.suite $(TEST_ARGS)

@@ -151,6 +151,134 @@ def refresh_saml_metadata(
     return connection
 
 
+def _oidc_issuer(raw: str) -> str:
+    """The issuer exactly as the provider names itself (discovery compares it verbatim, so a
+    trailing slash matters and is kept): an https URL without query or fragment; plain http
+    only for loopback or with DEBUG (development providers)."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    from orglogin.sso.protocols.oidc import _is_loopback
+
+    issuer = (raw or "").strip()
+    try:
+        parts = urlsplit(issuer)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConnectionSetupError(f"issuer {issuer!r} is not a URL: {exc}") from exc
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConnectionSetupError(f"issuer {issuer!r} is not an https URL")
+    if parts.scheme == "http" and not (_is_loopback(parts.hostname) or settings.DEBUG):
+        raise ConnectionSetupError(f"issuer {issuer!r} must use https")
+    if parts.query or parts.fragment:
+        raise ConnectionSetupError(f"issuer {issuer!r} must not have a query or fragment")
+    return issuer
+
+
+def _oidc_scopes(raw: str) -> str:
+    scopes = list(dict.fromkeys((raw or "").split()))
+    if "openid" not in scopes:
+        raise ConnectionSetupError(f"scopes {raw!r} must include openid")
+    return " ".join(scopes)
+
+
+def create_oidc_connection(
+    organization: Organization,
+    *,
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    actor: Any,
+    name: str = "",
+    preset: str = "",
+    scopes: str = "",
+    check_discovery: bool = True,
+    request=None,
+) -> Connection:
+    """An OpenID Connect connection (authorization code flow, see `sso/protocols/oidc.py`).
+
+    With `check_discovery` (the default) the issuer's discovery document is fetched first and
+    must name exactly this issuer, so a typo or a mix-up fails here and not at the first
+    learner's login. Without it (offline setup) nothing about the provider is checked.
+    The client secret is stored as given and never echoed or audited.
+    """
+    from orglogin.sso.errors import SsoError
+    from orglogin.sso.protocols.oidc import DEFAULT_SCOPES, PRESETS, discover
+
+    issuer = _oidc_issuer(issuer)
+    client_id = (client_id or "").strip()
+    if not client_id:
+        raise ConnectionSetupError("the client id is empty")
+    if not client_secret or not client_secret.strip():
+        raise ConnectionSetupError("the client secret is empty")
+    preset = (preset or "").strip().lower()
+    if preset and preset not in PRESETS:
+        raise ConnectionSetupError(
+            f"unknown preset {preset!r} (known: {', '.join(sorted(PRESETS))})"
+        )
+    if preset == "entra" and any(
+        f"/{tenant}/" in issuer + "/" for tenant in ("common", "organizations", "consumers")
+    ):
+        # Multi-tenant endpoints accept accounts of every tenant: the org's own tenant only.
+        raise ConnectionSetupError(
+            "Entra needs the tenant's own issuer "
+            "(https://login.microsoftonline.com/{tenant-id}/v2.0), not common/organizations"
+        )
+    scopes = _oidc_scopes(scopes or DEFAULT_SCOPES)
+    for label, value, field in (
+        ("issuer", issuer, "oidc_issuer"),
+        ("client id", client_id, "oidc_client_id"),
+        ("client secret", client_secret, "oidc_client_secret"),
+        ("scopes", scopes, "oidc_scopes"),
+    ):
+        limit = Connection._meta.get_field(field).max_length
+        if len(value) > limit:
+            raise ConnectionSetupError(f"the {label} is longer than {limit} characters")
+    name = (name or "").strip() or (PRESETS[preset].name.title() if preset else "OIDC")
+    if organization.connections.filter(name=name).exists():
+        raise ConnectionSetupError(f"{organization.slug} already has a connection named {name!r}")
+    if check_discovery:
+        # Before any write: no transaction (nor SQLite's write lock) is held across the
+        # network call when the caller has none open.
+        try:
+            metadata = discover(issuer)
+            metadata.token_auth_method  # noqa: B018 - refuses a provider we can't talk to
+        except SsoError as exc:
+            raise ConnectionSetupError(
+                f"OIDC discovery failed for issuer {issuer}: {exc.detail or exc.check}"
+            ) from exc
+    with transaction.atomic():
+        if organization.connections.filter(name=name).exists():  # again, now under the lock
+            raise ConnectionSetupError(
+                f"{organization.slug} already has a connection named {name!r}"
+            )
+        connection = Connection.objects.create(
+            organization=organization,
+            protocol=Connection.Protocol.OIDC,
+            name=name,
+            oidc_issuer=issuer,
+            oidc_client_id=client_id,
+            oidc_client_secret=client_secret,
+            oidc_scopes=scopes,
+            oidc_preset=preset,
+        )
+        record(
+            Event.CONNECTION_CHANGED,
+            actor=actor,
+            organization=organization,
+            request=request,
+            action="create_oidc_connection",
+            connection=str(connection.public_id),
+            issuer=issuer,
+            client_id=client_id,
+            preset=preset,
+            scopes=scopes,
+            discovery_checked=check_discovery,
+        )
+    return connection
+
+
 def oidc_redirect_uri(connection: Connection) -> str:
     from orglogin.sso.protocols.oidc import redirect_uri
 
