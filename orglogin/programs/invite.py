@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.urls import reverse
@@ -120,7 +121,17 @@ def create_invitations(
                 program=program,
                 email_lower__in=[email.lower() for email in chunk],
                 status=Invitation.Status.PENDING,
-            ).update(status=Invitation.Status.REVOKED, revoked_at=timezone.now())
+            ).update(
+                status=Invitation.Status.REVOKED,
+                revoked_at=timezone.now(),
+                delivery=Case(
+                    When(
+                        delivery__in=[Invitation.Delivery.QUEUED, Invitation.Delivery.RETRY],
+                        then=Value(Invitation.Delivery.NOT_SENT),
+                    ),
+                    default=F("delivery"),
+                ),
+            )
             rows = []
             links = []
             for email in chunk:
@@ -188,6 +199,11 @@ def revoke_invitation(invitation: Invitation, *, actor=None, request=None) -> No
             pk=invitation.pk, status=Invitation.Status.PENDING
         ).update(status=Invitation.Status.REVOKED, revoked_at=timezone.now())
         if updated:
+            # Its mail, if still waiting, will not be sent (the worker skips revoked links).
+            Invitation.objects.filter(
+                pk=invitation.pk,
+                delivery__in=[Invitation.Delivery.QUEUED, Invitation.Delivery.RETRY],
+            ).update(delivery=Invitation.Delivery.NOT_SENT)
             record(
                 Event.INVITATION_REVOKED,
                 actor=actor,

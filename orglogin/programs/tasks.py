@@ -34,7 +34,10 @@ CLAIMABLE = (Invitation.Delivery.QUEUED, Invitation.Delivery.RETRY)
 def _claim(invitation_ids: list[int]) -> list[Invitation]:
     claimed = []
     for pk in invitation_ids:
-        won = Invitation.objects.filter(pk=pk, delivery__in=CLAIMABLE).update(
+        # A link revoked (or replaced by a re-invite) while its mail waited is never sent.
+        won = Invitation.objects.filter(
+            pk=pk, delivery__in=CLAIMABLE, status=Invitation.Status.PENDING
+        ).update(
             delivery=Invitation.Delivery.SENDING, send_attempts=F("send_attempts") + 1
         )
         if won:

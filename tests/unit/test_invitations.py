@@ -242,3 +242,22 @@ def test_landing_page_for_unknown_token_is_404(client):
     response = client.get("/programs/invitation/not-a-real-token/")
     assert response.status_code == 404
     assert b"doesn&#x27;t work" in response.content or b"doesn't work" in response.content
+
+
+def test_a_link_replaced_before_its_mail_went_out_is_never_mailed(program):
+    create_invitations(program, ["jane@acme.test"])
+    create_invitations(program, ["jane@acme.test"])  # re-invite before any worker ran
+    run_queue()
+    assert len(mail.outbox) == 1
+    live = Invitation.objects.get(status=Invitation.Status.PENDING)
+    assert live.delivery == Invitation.Delivery.SENT
+    replaced = Invitation.objects.get(status=Invitation.Status.REVOKED)
+    assert replaced.delivery == Invitation.Delivery.NOT_SENT
+
+
+def test_a_revoked_invitation_is_not_mailed(program):
+    [issued] = create_invitations(program, ["jane@acme.test"])
+    revoke_invitation(issued.invitation)
+    run_queue()
+    assert mail.outbox == []
+    assert Invitation.objects.get().delivery == Invitation.Delivery.NOT_SENT
