@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     SSO_PENDING_EXPIRED = "sso_pending_expired"
     SSO_JIT_DISABLED = "sso_jit_disabled"
     SSO_IDENTITY_TAKEN = "sso_identity_taken"
+    SSO_ACCOUNT_HAS_LINK = "sso_account_has_link"
+    LINK_PASSWORD_REQUIRED = "link_password_required"
     ACCOUNT_CONFLICT = "account_conflict"
     ACCOUNT_INACTIVE = "account_inactive"
     INVITATION_INVALID = "invitation_invalid"
@@ -108,6 +110,18 @@ ERRORS: dict[ErrorCode, ErrorText] = {
         "Your organization account is already connected",
         "This organization account is already connected to another {platform} account. Log "
         "in with that account, or contact {platform} Support.",
+        409,
+    ),
+    ErrorCode.SSO_ACCOUNT_HAS_LINK: ErrorText(
+        "This account is already connected to your organization",
+        "This {platform} account is already connected to another account of your "
+        "organization. Log in with that one, or delink it in Account Settings first.",
+        409,
+    ),
+    ErrorCode.LINK_PASSWORD_REQUIRED: ErrorText(
+        "Set a password first",
+        "Linking your organization account asks for this {platform} account's password, and "
+        "it has none yet. Set a password in Account Settings, then open the invitation again.",
         409,
     ),
     ErrorCode.ACCOUNT_CONFLICT: ErrorText(

@@ -21,6 +21,13 @@ def invitation_landing(request: HttpRequest, token: str) -> HttpResponse:
     remember_pending(request, invitation)
     organization = invitation.program.organization
     sso_url = reverse("sso:discover") + "?" + urlencode({"org": organization.slug})
+    # A logged-in visitor may link the org account to this account instead of logging out
+    # (spec 2.2.1): a fresh SSO login, then this account's password again.
+    link_connections = (
+        list(organization.connections.filter(enabled=True).order_by("name"))
+        if request.user.is_authenticated
+        else []
+    )
     return render(
         request,
         "programs/invitation.html",
@@ -30,5 +37,7 @@ def invitation_landing(request: HttpRequest, token: str) -> HttpResponse:
             "organization": organization,
             "sso_url": sso_url,
             "here": request.path,
+            "link_connections": link_connections,
+            "has_password": request.user.is_authenticated and request.user.has_usable_password(),
         },
     )

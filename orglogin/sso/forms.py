@@ -6,6 +6,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 
 COMPANY_HELP = "This is usually whatever is after the @ sign in your email address."
+# Bounds hashing work (orglogin.accounts.passwords caps new passwords at 256).
+MAX_PASSWORD = 4096
 ALTERNATIVE_EMAIL_HELP = (
     "Add an alternative email to keep all your Course Certificates in one account."
 )
@@ -73,3 +75,44 @@ class SignupForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password", exc)
         return cleaned
+
+
+class ExistingAccountForm(forms.Form):
+    """I'm an existing {PLATFORM_NAME} user (spec 2.2.3): the personal account's credentials.
+    Which account to link is decided by these alone, never by the org email (spec 6)."""
+
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autocapitalize": "none"}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=MAX_PASSWORD,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class CurrentPasswordForm(forms.Form):
+    """A logged-in owner re-enters their password before a link (spec 2.2.1)."""
+
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=MAX_PASSWORD,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class SecondFactorForm(forms.Form):
+    """The code field only; allauth's AuthenticateForm checks it inside the flow."""
+
+    code = forms.CharField(
+        label="Code",
+        max_length=64,
+        help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )

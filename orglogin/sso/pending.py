@@ -12,7 +12,12 @@ Four kinds, each keyed by a fresh random value:
   and 303-redirects to a same-site GET that carries only that key; the browser sends the
   cookie there. The parked response is still unverified: only the protocol layer judges it.
 * `PendingIdentity` (session): a verified org identity that is not linked yet, waiting for
-  the learner's choice (new user / existing user). Expires after ten minutes.
+  the learner's choice (new user / existing user). Expires after ten minutes, counted from
+  the SSO login: the later steps (password, second factor) never extend it.
+
+A pending login may carry an `intent`: `{"link_to": <user id>}` when a logged-in learner
+asked to link their org account to the account they are logged in with (spec 2.2.1). It
+travels with the login, never on the wire, so the IdP's answer can't choose it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ MAX_PENDING_LOGINS = 5  # several tabs may be on their way to the IdP at once
 _LOGINS_KEY = "orglogin.sso.pending_logins"
 _OIDC_KEY = "orglogin.sso.pending_oidc"
 _IDENTITY_KEY = "orglogin.sso.pending_identity"
+LINK_TO = "link_to"  # intent / extra key: the id of the account a link was asked for
 _HANDOFF_PREFIX = "orglogin:sso:acs:"
 
 
@@ -51,6 +57,7 @@ class PendingLogin:
     request_id: str
     created_at: float
     next_url: str = ""
+    intent: dict[str, Any] = field(default_factory=dict)
 
     @property
     def expired(self) -> bool:
@@ -58,7 +65,13 @@ class PendingLogin:
 
 
 def remember_login(
-    session, *, key: str, connection_id: int, request_id: str, next_url: str = ""
+    session,
+    *,
+    key: str,
+    connection_id: int,
+    request_id: str,
+    next_url: str = "",
+    intent: dict[str, Any] | None = None,
 ) -> PendingLogin:
     """Keep an SP-initiated login under its RelayState `key` (from `new_key()`)."""
     now = time.time()
@@ -75,9 +88,10 @@ def remember_login(
         "request_id": request_id,
         "created_at": now,
         "next_url": next_url,
+        "intent": dict(intent or {}),
     }
     session[_LOGINS_KEY] = logins
-    return PendingLogin(key, connection_id, request_id, now, next_url)
+    return PendingLogin(key, connection_id, request_id, now, next_url, dict(intent or {}))
 
 
 def pop_login(session, key: str | None) -> PendingLogin | None:
@@ -96,6 +110,7 @@ def pop_login(session, key: str | None) -> PendingLogin | None:
         request_id=str(entry.get("request_id") or ""),
         created_at=float(entry["created_at"]),
         next_url=str(entry.get("next_url") or ""),
+        intent=dict(entry.get("intent") or {}),
     )
 
 
@@ -107,10 +122,17 @@ class PendingOidc:
     connection_id: int
     authorization: dict[str, Any]  # oidc.PendingAuthorization.to_dict(); it checks its age
     next_url: str = ""
+    intent: dict[str, Any] = field(default_factory=dict)
 
 
 def remember_oidc(
-    session, *, state: str, connection_id: int, authorization: dict[str, Any], next_url: str = ""
+    session,
+    *,
+    state: str,
+    connection_id: int,
+    authorization: dict[str, Any],
+    next_url: str = "",
+    intent: dict[str, Any] | None = None,
 ) -> None:
     entries: dict[str, dict[str, Any]] = dict(session.get(_OIDC_KEY) or {})
     while len(entries) >= MAX_PENDING_LOGINS:
@@ -119,6 +141,7 @@ def remember_oidc(
         "connection_id": connection_id,
         "authorization": authorization,
         "next_url": next_url,
+        "intent": dict(intent or {}),
     }
     session[_OIDC_KEY] = entries
 
@@ -136,6 +159,7 @@ def pop_oidc(session, state: str | None) -> PendingOidc | None:
         connection_id=int(entry["connection_id"]),
         authorization=dict(entry["authorization"]),
         next_url=str(entry.get("next_url") or ""),
+        intent=dict(entry.get("intent") or {}),
     )
 
 
@@ -248,6 +272,18 @@ def peek_identity(session) -> PendingIdentity | None:
         clear_identity(session)
         return None
     return pending
+
+
+def update_identity_extra(session, pending: PendingIdentity, **values: Any) -> PendingIdentity:
+    """Record a step's progress on the stashed identity (e.g. "password proven for account
+    7"). Keeps its `created_at`: later steps never extend the time limit. Refuses to write
+    over a different identity stashed meanwhile (another tab's SSO login)."""
+    data = session.get(_IDENTITY_KEY) or {}
+    if data.get("created_at") != pending.created_at:
+        raise ValueError("the pending identity was replaced")
+    extra = {**pending.extra, **values}
+    session[_IDENTITY_KEY] = {**data, "extra": extra}
+    return PendingIdentity(pending.identity, pending.created_at, pending.next_url, extra)
 
 
 def clear_identity(session) -> None:

@@ -17,4 +17,7 @@ urlpatterns = [
     path("welcome/", views.choose, name="choose"),
     path("welcome/new/", views.signup, name="signup"),
     path("welcome/existing/", views.existing, name="existing"),
+    path("welcome/existing/code/", views.link_mfa, name="link_mfa"),
+    path("link/<uuid:public_id>/", views.link_start, name="link_start"),
+    path("link/confirm/", views.link_confirm, name="link_confirm"),
 ]

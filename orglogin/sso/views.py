@@ -4,10 +4,12 @@ the flows'; each view maps one outcome to one response.
 
 from __future__ import annotations
 
+import inspect
 from urllib.parse import urlencode
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,7 +24,13 @@ from orglogin.organizations.hrd import find_organization
 from orglogin.sso import flows, pending
 from orglogin.sso.errors import SsoError
 from orglogin.sso.flows.common import fail, fail_from_error
-from orglogin.sso.forms import DiscoverForm, SignupForm
+from orglogin.sso.forms import (
+    CurrentPasswordForm,
+    DiscoverForm,
+    ExistingAccountForm,
+    SecondFactorForm,
+    SignupForm,
+)
 from orglogin.sso.models import Connection
 
 # A SAMLResponse is a few KB; anything far larger is not one and is not parked in the cache.
@@ -68,6 +76,12 @@ def respond(request: HttpRequest, outcome: flows.Outcome) -> HttpResponse:
                 {"organization": outcome.organization, "reference": outcome.reference},
                 status=409,
             )
+        case flows.Challenge(screen=flows.Screen.LINK_MFA):
+            return redirect("sso:link_mfa")
+        case flows.Challenge(screen=flows.Screen.LINK_CONFIRM):
+            return redirect("sso:link_confirm")
+        case flows.Challenge(screen=flows.Screen.EXISTING_LOGIN):
+            return redirect("sso:existing")
         case flows.Failure():
             return render_failure(request, outcome)
     raise TypeError(f"unexpected outcome {outcome!r}")  # pragma: no cover
@@ -141,14 +155,22 @@ def start(request: HttpRequest, public_id: UUID) -> HttpResponse:
     return start_login(request, connection, safe_next_url(request, raw_next, ""))
 
 
-def start_login(request: HttpRequest, connection: Connection, next_url: str) -> HttpResponse:
+def start_login(
+    request: HttpRequest,
+    connection: Connection,
+    next_url: str,
+    *,
+    intent: dict | None = None,
+    fresh: bool = False,
+) -> HttpResponse:
     """Keep a pending login in the session (keyed by a random RelayState / OIDC state that
-    is all the provider sees) and send the browser to the IdP."""
+    is all the provider sees) and send the browser to the IdP. `fresh` asks the IdP to
+    authenticate again even if it has a session (SAML ForceAuthn, OIDC prompt=login)."""
     try:
         if connection.protocol == Connection.Protocol.SAML:
-            url = _start_saml(request, connection, next_url)
+            url = _start_saml(request, connection, next_url, intent=intent, fresh=fresh)
         elif connection.protocol == Connection.Protocol.OIDC:
-            url = _start_oidc(request, connection, next_url)
+            url = _start_oidc(request, connection, next_url, intent=intent, fresh=fresh)
         else:  # pragma: no cover - no other protocol exists yet
             raise SsoError(ErrorCode.SSO_NOT_CONFIGURED, "configuration", "unknown protocol")
     except SsoError as error:
@@ -156,31 +178,46 @@ def start_login(request: HttpRequest, connection: Connection, next_url: str) -> 
     return HttpResponseRedirect(url)
 
 
-def _start_saml(request: HttpRequest, connection: Connection, next_url: str) -> str:
+def _start_saml(
+    request: HttpRequest, connection: Connection, next_url: str, *, intent, fresh: bool
+) -> str:
     from orglogin.sso.protocols.saml import SamlConnector
 
     key = pending.new_key()
-    url, request_id = SamlConnector(connection).authn_request_redirect(relay_state=key)
+    connector = SamlConnector(connection)
+    options = {}
+    # ForceAuthn once the connector offers it (orglogin/sso/protocols/saml.py's owner adds
+    # `force_authn`); until then the fresh round trip is still required and bound to this
+    # browser by InResponseTo, only the IdP may answer from its own session.
+    if fresh and "force_authn" in inspect.signature(connector.authn_request_redirect).parameters:
+        options["force_authn"] = True
+    url, request_id = connector.authn_request_redirect(relay_state=key, **options)
     pending.remember_login(
         request.session,
         key=key,
         connection_id=connection.pk,
         request_id=request_id,
         next_url=next_url,
+        intent=intent,
     )
     return url
 
 
-def _start_oidc(request: HttpRequest, connection: Connection, next_url: str) -> str:
+def _start_oidc(
+    request: HttpRequest, connection: Connection, next_url: str, *, intent, fresh: bool
+) -> str:
     from orglogin.sso.protocols.oidc import OidcConnector
 
     url, authorization = OidcConnector(connection).authorization_redirect()
+    if fresh:
+        url += ("&" if "?" in url else "?") + urlencode({"prompt": "login"})
     pending.remember_oidc(
         request.session,
         state=authorization.state,
         connection_id=connection.pk,
         authorization=authorization.to_dict(),
         next_url=next_url,
+        intent=intent,
     )
     return url
 
@@ -239,6 +276,7 @@ def saml_acs_continue(request: HttpRequest, public_id: UUID) -> HttpResponse:
     login = pending.pop_login(request.session, parked.relay_state)
     expected_request_id: str | None = None
     next_url = ""
+    intent: dict = {}
     if login is not None:
         if login.connection_id != connection.pk:
             return render_failure(
@@ -262,6 +300,7 @@ def saml_acs_continue(request: HttpRequest, public_id: UUID) -> HttpResponse:
             )
         expected_request_id = login.request_id
         next_url = login.next_url
+        intent = login.intent
     elif parked.relay_state.startswith("/"):
         # IdP-initiated: some IdPs put a target path in RelayState. Validated as `next`.
         next_url = parked.relay_state
@@ -275,7 +314,10 @@ def saml_acs_continue(request: HttpRequest, public_id: UUID) -> HttpResponse:
         )
     except SsoError as error:
         return render_failure(request, fail_from_error(request, error, connection=connection))
-    return respond(request, flows.handle_asserted_identity(request, identity, next_url=next_url))
+    return respond(
+        request,
+        flows.handle_asserted_identity(request, identity, next_url=next_url, intent=intent),
+    )
 
 
 @require_GET
@@ -305,19 +347,24 @@ def oidc_callback(request: HttpRequest, public_id: UUID) -> HttpResponse:
     waiting = pending.pop_oidc(request.session, request.GET.get("state"))
     authorization = None
     next_url = ""
+    intent: dict = {}
     if waiting is not None and waiting.connection_id == connection.pk:
         try:
             authorization = PendingAuthorization.from_dict(waiting.authorization)
         except ValueError:
             authorization = None
         next_url = waiting.next_url
+        intent = waiting.intent
     try:
         identity = OidcConnector(connection).complete(
             params=request.GET.dict(), pending=authorization
         )
     except SsoError as error:
         return render_failure(request, fail_from_error(request, error, connection=connection))
-    return respond(request, flows.handle_asserted_identity(request, identity, next_url=next_url))
+    return respond(
+        request,
+        flows.handle_asserted_identity(request, identity, next_url=next_url, intent=intent),
+    )
 
 
 # --- After the IdP: unlinked identity ------------------------------------------------------
@@ -380,21 +427,148 @@ def signup(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _organization_of(waiting: pending.PendingIdentity):
+    connection = (
+        Connection.objects.select_related("organization")
+        .filter(pk=waiting.identity.connection_id)
+        .first()
+    )
+    return connection.organization if connection else None
+
+
 @never_cache
-@require_GET
+@require_http_methods(["GET", "POST"])
 def existing(request: HttpRequest) -> HttpResponse:
-    """I'm an existing user: linking comes with an invitation (a later issue builds it)."""
+    """I'm an existing {PLATFORM_NAME} user (spec 2.2.3): email + password, then Continue."""
     waiting = pending.peek_identity(request.session)
-    organization = None
-    if waiting is not None:
-        connection = (
-            Connection.objects.select_related("organization")
-            .filter(pk=waiting.identity.connection_id)
-            .first()
-        )
-        organization = connection.organization if connection else None
+    if waiting is None:
+        return _expired(request, "pending_identity_missing")
+    message = ""
+    if request.method == "POST":
+        form = ExistingAccountForm(request.POST)
+        if form.is_valid():
+            outcome = flows.verify_existing_account(
+                request,
+                waiting,
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+            )
+            if not (
+                isinstance(outcome, flows.Challenge)
+                and outcome.screen == flows.Screen.EXISTING_LOGIN
+            ):
+                return respond(request, outcome)
+            message = outcome.message
+            # Keep the email typed, never the password.
+            form = ExistingAccountForm(initial={"email": form.cleaned_data["email"]})
+    else:
+        form = ExistingAccountForm()
     return render(
         request,
         "sso/existing.html",
-        {"organization": organization, "has_pending": waiting is not None},
+        {
+            "form": form,
+            "message": message,
+            "organization": _organization_of(waiting),
+            "org_email": waiting.identity.email,
+        },
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def link_mfa(request: HttpRequest) -> HttpResponse:
+    """The second factor of the account being linked (spec 2.2.3)."""
+    waiting = pending.peek_identity(request.session)
+    if waiting is None:
+        return _expired(request, "pending_identity_missing")
+    user = flows.awaiting_second_factor(request, waiting)
+    if isinstance(user, flows.Failure):
+        return render_failure(request, user)
+    message = ""
+    form = SecondFactorForm()
+    if request.method == "POST":
+        posted = SecondFactorForm(request.POST)
+        if posted.is_valid():
+            outcome = flows.verify_second_factor(request, waiting, code=posted.cleaned_data["code"])
+            if not (
+                isinstance(outcome, flows.Challenge) and outcome.screen == flows.Screen.LINK_MFA
+            ):
+                return respond(request, outcome)
+            message = outcome.message
+        else:
+            form = posted
+    return render(
+        request,
+        "sso/link_mfa.html",
+        {"form": form, "message": message, "organization": _organization_of(waiting)},
+    )
+
+
+@login_required
+@require_POST
+def link_start(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """A logged-in learner links their org account to this account (spec 2.2.1): a fresh SSO
+    login that carries the intent; the password is asked when it comes back."""
+    connection = get_object_or_404(
+        Connection.objects.select_related("organization"), public_id=public_id
+    )
+    if not connection.enabled:
+        return render_failure(
+            request,
+            fail(
+                request,
+                ErrorCode.SSO_NOT_CONFIGURED,
+                check="connection_disabled",
+                connection=connection,
+            ),
+        )
+    if not request.user.has_usable_password():
+        return render_failure(
+            request,
+            fail(
+                request,
+                ErrorCode.LINK_PASSWORD_REQUIRED,
+                check="link_account_without_password",
+                connection=connection,
+            ),
+        )
+    next_url = safe_next_url(request, request.POST.get("next"), "")
+    return start_login(
+        request, connection, next_url, intent={pending.LINK_TO: request.user.pk}, fresh=True
+    )
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_confirm(request: HttpRequest) -> HttpResponse:
+    """Back from the fresh SSO login: the logged-in owner re-enters their password."""
+    waiting = pending.peek_identity(request.session)
+    if waiting is None or waiting.extra.get(pending.LINK_TO) is None:
+        return _expired(request, "pending_link_missing")
+    message = ""
+    if request.method == "POST":
+        form = CurrentPasswordForm(request.POST)
+        if form.is_valid():
+            outcome = flows.confirm_current_account(
+                request, waiting, password=form.cleaned_data["password"]
+            )
+            if not (
+                isinstance(outcome, flows.Challenge) and outcome.screen == flows.Screen.LINK_CONFIRM
+            ):
+                return respond(request, outcome)
+            message = outcome.message
+            form = CurrentPasswordForm()
+    else:
+        form = CurrentPasswordForm()
+    return render(
+        request,
+        "sso/link_confirm.html",
+        {
+            "form": form,
+            "message": message,
+            "organization": _organization_of(waiting),
+            "org_email": waiting.identity.email,
+        },
     )

@@ -205,7 +205,8 @@ def test_signup_with_an_email_already_used_creates_nothing(connection):
 
 def test_signup_with_an_email_used_as_a_secondary_address_creates_nothing(connection):
     other = User.objects.create_user("someone@example.net", PASSWORD)
-    EmailAddress.objects.create(user=other, email="jane@acme.test", verified=False)
+    # Verified: an unverified claim is dropped instead (tests/flows/test_preaccount_hijack.py).
+    EmailAddress.objects.create(user=other, email="jane@acme.test", verified=True)
     before = counts()
     outcome = signup_through_flows(session_request(), asserted(connection))
     assert isinstance(outcome, flows.NeedsChoice) and counts() == before

@@ -60,7 +60,9 @@ def redirect_target(request: HttpRequest, next_url: str | None) -> str:
 
 def log_in(request: HttpRequest, user: Any) -> None:
     """Django's login(): rotates the session key (cycle_key) and flushes another user's
-    session, so a fixated or shared session never carries over (spec 6)."""
+    session, so a fixated or shared session never carries over (spec 6). It keeps the key of
+    a session already logged in as the same account, so rotate that one explicitly."""
+    request.session.cycle_key()
     auth_login(request, user, backend=MODEL_BACKEND)
 
 

@@ -5,8 +5,11 @@ Guards, in order, each written where it is enforced:
 * the org email is the asserted one: the form shows it, the POST cannot change it; the IdP
   must vouch for it (email_verified), and it counts as verified only in the org's domains;
 * an identity linked meanwhile logs its owner in (it is theirs) instead of a second account;
-* an org email that already belongs to an account creates and links nothing: the link is
-  made only after proof of owning that account (spec 6), which is the existing-user path.
+* unproven (unverified) claims of other accounts on the org email are dropped first
+  (`claims.py`: pre-account hijacking), so a squatter can't block the learner;
+* an org email that still belongs to an account creates and links nothing: the link is
+  made only after proof of owning that account (spec 6), which is the existing-user path;
+  an owner without a password meets the conflict screen instead (`conflict.py`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from django.utils import timezone
 from orglogin.audit import Event, record
 from orglogin.core.errors import ErrorCode
 from orglogin.organizations.actions import ensure_membership
-from orglogin.organizations.domains import DomainError, normalize_domain
-from orglogin.organizations.models import Organization
 from orglogin.sso import pending
+from orglogin.sso.flows.claims import org_vouches_for, release_unproven_claims
 from orglogin.sso.flows.common import fail, finish_login
+from orglogin.sso.flows.conflict import account_conflict
 from orglogin.sso.flows.outcomes import Failure, LoggedIn, NeedsChoice, Screen
 from orglogin.sso.flows.returning import log_in_linked
 from orglogin.sso.models import Connection, OrgIdentity
@@ -47,18 +50,6 @@ def email_in_use(email: str) -> bool:
         User.objects.filter(email__iexact=email).exists()
         or EmailAddress.objects.filter(email__iexact=email).exists()
     )
-
-
-def org_vouches_for(organization: Organization, email: str) -> bool:
-    """An IdP is trusted to vouch only for addresses in its org's verified domains."""
-    try:
-        domain = normalize_domain(email.rsplit("@", 1)[-1])
-    except DomainError:
-        return False
-    for claimed in organization.domains.filter(verified=True).values_list("name", flat=True):
-        if domain == claimed or (organization.match_subdomains and domain.endswith("." + claimed)):
-            return True
-    return False
 
 
 def check_signup_allowed(
@@ -117,8 +108,10 @@ def jit_signup(
         return log_in_linked(request, link, identity, connection=connection, next_url=next_url)
 
     email = identity.email.strip().lower()
+    # A squatter may have registered the address since the SSO login: drop it again.
+    release_unproven_claims(request, identity, connection=connection)
     if email_in_use(email):
-        return _email_in_use(request, connection, identity.subject)
+        return _email_in_use(request, connection, identity)
 
     User = get_user_model()
     try:
@@ -162,7 +155,7 @@ def jit_signup(
         )
         if link is not None:
             return log_in_linked(request, link, identity, connection=connection, next_url=next_url)
-        return _email_in_use(request, connection, identity.subject)
+        return _email_in_use(request, connection, identity)
 
     return finish_login(
         request,
@@ -174,7 +167,13 @@ def jit_signup(
     )
 
 
-def _email_in_use(request: HttpRequest, connection: Connection, subject: str) -> NeedsChoice:
+def _email_in_use(request: HttpRequest, connection: Connection, identity) -> NeedsChoice | Failure:
+    """Never link on a matching email (spec 6). An owner who can prove the account by password
+    gets the existing-user way; one who can't gets the conflict screen (spec 2.4.2)."""
+    conflict = account_conflict(request, identity, connection=connection)
+    if conflict is not None:
+        return conflict
+    subject = identity.subject
     event = record(
         Event.SSO_CONFLICT,
         outcome="failure",

@@ -10,10 +10,13 @@ from orglogin.core.errors import ErrorCode
 
 
 class Screen(StrEnum):
-    """The screens a pending SSO login can stop at (spec 2.1.5, 2.1.6)."""
+    """The screens a pending SSO login can stop at (spec 2.1.5, 2.1.6, 2.2)."""
 
     CHOOSE = "choose"  # I'm a new user / I'm an existing user
     EMAIL_IN_USE = "email_in_use"
+    EXISTING_LOGIN = "existing_login"  # the existing account's email + password (2.2.3)
+    LINK_MFA = "link_mfa"  # that account's second factor (2.2.3)
+    LINK_CONFIRM = "link_confirm"  # a logged-in owner re-enters their password (2.2.1)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,16 @@ class NeedsChoice:
 
 
 @dataclass(frozen=True)
+class Challenge:
+    """Ask the learner for (more) proof on `screen`; `message` says why the last answer was
+    refused (the same generic text whatever was wrong). The pending identity stays."""
+
+    screen: Screen
+    organization: Any = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Failure:
     """Stop here and show `code`'s text with `reference` (the audit event holds the cause)."""
 
@@ -44,4 +57,4 @@ class Failure:
     organization: Any = None
 
 
-Outcome = LoggedIn | NeedsChoice | Failure
+Outcome = LoggedIn | NeedsChoice | Challenge | Failure
