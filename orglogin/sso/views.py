@@ -4,7 +4,6 @@ the flows'; each view maps one outcome to one response.
 
 from __future__ import annotations
 
-import inspect
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -184,14 +183,9 @@ def _start_saml(
     from orglogin.sso.protocols.saml import SamlConnector
 
     key = pending.new_key()
-    connector = SamlConnector(connection)
-    options = {}
-    # ForceAuthn once the connector offers it (orglogin/sso/protocols/saml.py's owner adds
-    # `force_authn`); until then the fresh round trip is still required and bound to this
-    # browser by InResponseTo, only the IdP may answer from its own session.
-    if fresh and "force_authn" in inspect.signature(connector.authn_request_redirect).parameters:
-        options["force_authn"] = True
-    url, request_id = connector.authn_request_redirect(relay_state=key, **options)
+    url, request_id = SamlConnector(connection).authn_request_redirect(
+        relay_state=key, force_authn=fresh
+    )
     pending.remember_login(
         request.session,
         key=key,
@@ -208,9 +202,7 @@ def _start_oidc(
 ) -> str:
     from orglogin.sso.protocols.oidc import OidcConnector
 
-    url, authorization = OidcConnector(connection).authorization_redirect()
-    if fresh:
-        url += ("&" if "?" in url else "?") + urlencode({"prompt": "login"})
+    url, authorization = OidcConnector(connection).authorization_redirect(force_login=fresh)
     pending.remember_oidc(
         request.session,
         state=authorization.state,

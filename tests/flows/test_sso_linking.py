@@ -1,7 +1,10 @@
 """Linking an org identity to an existing account (spec 2.2): "I'm an existing user" with
 password (+ second factor), and a logged-in owner's fresh SSO login + password."""
 
+import base64
 import time
+import zlib
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -477,6 +480,9 @@ def test_logged_in_learner_links_after_fresh_sso_and_password(client, dev_connec
     client.force_login(user)
     client.get(link)
     start = client.post(reverse("sso:link_start", kwargs={"public_id": dev_connection.public_id}))
+    # The IdP is told to authenticate again, not to answer from its own session.
+    saml_request = parse_qs(urlsplit(start["Location"]).query)["SAMLRequest"][0]
+    assert b'ForceAuthn="true"' in zlib.decompress(base64.b64decode(saml_request), -15)
     response = client.get(idp_round_trip(client, start))
     assert response.status_code == 302 and response["Location"] == reverse("sso:link_confirm")
     assert not OrgIdentity.objects.exists()

@@ -706,3 +706,11 @@ def test_unknown_preset_is_a_configuration_error(op, connection):
     with pytest.raises(SsoError) as info:
         OidcConnector(connection)
     assert (info.value.code, info.value.check) == (ErrorCode.SSO_NOT_CONFIGURED, "configuration")
+
+
+def test_fresh_login_adds_prompt_login_only_when_asked(connection):
+    connector = OidcConnector(connection)
+    plain, _ = connector.authorization_redirect()
+    forced, _ = connector.authorization_redirect(force_login=True)
+    assert "prompt" not in dict(parse_qsl(urlsplit(plain).query))
+    assert dict(parse_qsl(urlsplit(forced).query))["prompt"] == "login"

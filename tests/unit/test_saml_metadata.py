@@ -254,3 +254,15 @@ def test_authn_request_redirect_keeps_an_existing_query_in_the_sso_url():
     url, _ = SamlConnector(connection).authn_request_redirect(relay_state="k")
     query = parse_qs(urlsplit(url).query)
     assert query["tenant"] == ["acme"] and "SAMLRequest" in query
+
+
+@pytest.mark.django_db
+def test_authn_request_asks_for_fresh_authentication_only_when_told():
+    connection = make_connection()
+    connector = SamlConnector(connection)
+    _, _, plain = _request_from(connector.authn_request_redirect(relay_state="k")[0])
+    assert plain.get("ForceAuthn") in (None, "false")
+    _, _, forced = _request_from(
+        connector.authn_request_redirect(relay_state="k", force_authn=True)[0]
+    )
+    assert forced.get("ForceAuthn") == "true"

@@ -578,9 +578,12 @@ class OidcConnector:
         return " ".join(dict.fromkeys(scopes))
 
     def authorization_redirect(
-        self, *, now: float | None = None
+        self, *, force_login: bool = False, now: float | None = None
     ) -> tuple[str, PendingAuthorization]:
-        """The provider URL to send the browser to, and what the callback must match."""
+        """The provider URL to send the browser to, and what the callback must match.
+
+        `force_login` asks the provider to authenticate the user again (`prompt=login`) even
+        if it has a session; `auth_time` is not checked against it."""
         metadata = self.metadata
         pending = PendingAuthorization(
             state=secrets.token_urlsafe(32),
@@ -600,6 +603,8 @@ class OidcConnector:
             "code_challenge": challenge,
             "code_challenge_method": "S256",
         }
+        if force_login:
+            params["prompt"] = "login"
         parts = urlsplit(metadata.authorization_endpoint)
         query = [(k, v) for k, v in parse_qsl(parts.query) if k not in params]
         url = urlunsplit(parts._replace(query=urlencode(query + list(params.items()))))

@@ -358,9 +358,14 @@ class SamlConnector:
             "post_data": {},
         }
 
-    def authn_request_redirect(self, *, relay_state: str) -> tuple[str, str]:
+    def authn_request_redirect(
+        self, *, relay_state: str, force_authn: bool = False
+    ) -> tuple[str, str]:
         """(URL to send the browser to, AuthnRequest ID). HTTP-Redirect binding; signed with
-        the connection's SP key (RSA-SHA256) when the IdP wants signed requests."""
+        the connection's SP key (RSA-SHA256) when the IdP wants signed requests.
+
+        `force_authn` sets ForceAuthn="true": the IdP must authenticate the user again even if
+        it has a session. The response's AuthnInstant is not checked against it."""
         connection = self.connection
         if not connection.idp_sso_url:
             raise SsoError(ErrorCode.SSO_NOT_CONFIGURED, "configuration", "no IdP SSO URL")
@@ -372,7 +377,7 @@ class SamlConnector:
             )
         try:
             auth = OneLogin_Saml2_Auth(self._request_data(), self._onelogin_settings())
-            url = auth.login(return_to=relay_state)
+            url = auth.login(return_to=relay_state, force_authn=force_authn)
         except OneLogin_Saml2_Error as exc:
             raise SsoError(ErrorCode.SSO_NOT_CONFIGURED, "configuration", str(exc)) from exc
         return url, auth.get_last_request_id()
