@@ -25,6 +25,7 @@ class Event(StrEnum):
     SSO_LINKED = "sso.linked"
     SSO_DELINKED = "sso.delinked"
     SSO_CONFLICT = "sso.conflict"
+    SSO_CLAIM_DROPPED = "sso.claim_dropped"
     ORG_CHANGED = "org.changed"
     CONNECTION_CHANGED = "sso.connection_changed"
     INVITATION_SENT = "program.invitation_sent"

@@ -18,6 +18,8 @@ HELP_ANCHORS: dict[ErrorCode, str] = {
     ErrorCode.SSO_PENDING_EXPIRED: "cookies",
     ErrorCode.SSO_JIT_DISABLED: "invitation",
     ErrorCode.SSO_IDENTITY_TAKEN: "problem-with-account",
+    ErrorCode.SSO_ACCOUNT_HAS_LINK: "delink",
+    ErrorCode.LINK_PASSWORD_REQUIRED: "delink",
     ErrorCode.ACCOUNT_CONFLICT: "problem-with-account",
     ErrorCode.ACCOUNT_INACTIVE: "account-removed",
     ErrorCode.INVITATION_INVALID: "invitation",

@@ -29,3 +29,17 @@ def test_forwarded_for_is_read_behind_one_trusted_proxy(settings):
     )
     # The client can prepend anything; only the entry the trusted proxy added counts.
     assert record(Event.LOGIN, request=request).ip_address == "203.0.113.9"
+
+
+def test_every_error_code_has_a_help_section():
+    from django.conf import settings
+
+    from orglogin.core.errors import ERRORS, ErrorCode
+    from orglogin.core.views import HELP_ANCHORS
+
+    page = (settings.BASE_DIR / "orglogin/templates/core/troubleshooting.html").read_text()
+    assert set(ERRORS) == set(ErrorCode)
+    for code in ErrorCode:
+        anchor = HELP_ANCHORS.get(code)
+        assert anchor, f"{code} has no help anchor"
+        assert f'id="{anchor}"' in page

@@ -41,13 +41,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.http import HttpRequest
 
-from orglogin.audit import record
+from orglogin.audit import Event, record
 from orglogin.organizations.domains import DomainError, normalize_domain
 from orglogin.organizations.models import Organization
 from orglogin.sso.identity import AssertedIdentity
 
 # Not (yet) in orglogin.audit.events: named here, beside the only code that writes it.
-CLAIM_DROPPED = "sso.claim_dropped"
+CLAIM_DROPPED = Event.SSO_CLAIM_DROPPED
 PLACEHOLDER_DOMAIN = "email.invalid"
 
 
