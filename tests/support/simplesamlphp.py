@@ -128,12 +128,16 @@ class SimpleSAMLphpIdP:
         name_id_attribute: str | None = "uid",
         key_pair: KeyPair | None = None,
         host: str = "127.0.0.1",
+        want_signed_requests: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
         self.host = host
         self.port = 0
         self.name_id_format = name_id_format
         self.name_id_attribute = name_id_attribute
+        # validate.authnrequest on the hosted IdP: its metadata then says
+        # WantAuthnRequestsSigned, so an SP configured from it signs its requests.
+        self.want_signed_requests = want_signed_requests
         self.key_pair = key_pair or make_key_pair("OrgLogin test SimpleSAMLphp IdP")
         self._sps = list(sps or [])
         self._users = list(users or default_users())
@@ -221,6 +225,10 @@ class SimpleSAMLphpIdP:
             "timezone": "UTC",
             "enable.saml20-idp": True,
             "session.cookie.secure": False,
+            # Debian's config sends SameSite=None, which Chromium drops without Secure (plain
+            # http here): every browser login would end on "Missing cookie".
+            "session.cookie.samesite": "Lax",
+            "language.cookie.samesite": "Lax",
             "session.cookie.name": f"SSPSession{cookie_suffix}",
             "session.phpsession.cookiename": f"SSPPHP{cookie_suffix}",
             "session.authtoken.cookiename": f"SSPAuthToken{cookie_suffix}",
@@ -256,6 +264,8 @@ class SimpleSAMLphpIdP:
             "attributes.NameFormat": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
             "signature.algorithm": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
         }
+        if self.want_signed_requests:
+            idp["validate.authnrequest"] = True
         if self.name_id_attribute:
             # A stable NameID equal to the user's uid, so tests can predict the subject.
             idp["simplesaml.nameidattribute"] = self.name_id_attribute
@@ -328,7 +338,10 @@ class SimpleSAMLphpIdP:
         }
         self._log = open(self.log_dir / "php-server.log", "wb")  # noqa: SIM115
         self._process = subprocess.Popen(
-            ["php", "-S", f"{self.host}:{self.port}", "-t", str(SIMPLESAMLPHP_WWW)],
+            # opcache off: it re-checks files only every 2 s, so SPs or users rewritten by
+            # the previous test would still be served.
+            ["php", "-d", "opcache.enable=0", "-S", f"{self.host}:{self.port}",
+             "-t", str(SIMPLESAMLPHP_WWW)],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
