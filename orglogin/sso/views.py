@@ -362,6 +362,15 @@ def oidc_callback(request: HttpRequest, public_id: UUID) -> HttpResponse:
 # --- After the IdP: unlinked identity ------------------------------------------------------
 
 
+def _organization_of(waiting: pending.PendingIdentity):
+    connection = (
+        Connection.objects.select_related("organization")
+        .filter(pk=waiting.identity.connection_id)
+        .first()
+    )
+    return connection.organization if connection else None
+
+
 @never_cache
 @require_GET
 def choose(request: HttpRequest) -> HttpResponse:
@@ -369,18 +378,10 @@ def choose(request: HttpRequest) -> HttpResponse:
     waiting = pending.peek_identity(request.session)
     if waiting is None:
         return _expired(request, "pending_identity_missing")
-    connection = (
-        Connection.objects.select_related("organization")
-        .filter(pk=waiting.identity.connection_id)
-        .first()
-    )
     return render(
         request,
         "sso/unlinked.html",
-        {
-            "organization": connection.organization if connection else None,
-            "org_email": waiting.identity.email,
-        },
+        {"organization": _organization_of(waiting), "org_email": waiting.identity.email},
     )
 
 
@@ -417,15 +418,6 @@ def signup(request: HttpRequest) -> HttpResponse:
         "sso/signup.html",
         {"form": form, "org_email": identity.email, "organization": allowed.organization},
     )
-
-
-def _organization_of(waiting: pending.PendingIdentity):
-    connection = (
-        Connection.objects.select_related("organization")
-        .filter(pk=waiting.identity.connection_id)
-        .first()
-    )
-    return connection.organization if connection else None
 
 
 @never_cache
