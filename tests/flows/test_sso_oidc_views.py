@@ -61,3 +61,25 @@ def test_callback_from_another_browser_is_refused(client, django_user_model, op,
     stranger = Client()
     response = callback(stranger, connection, params)
     assert response.status_code == 400 and SESSION_KEY not in stranger.session
+
+
+@pytest.mark.parametrize("unverified", [False, "true"])
+def test_jit_sign_up_is_refused_when_the_provider_does_not_verify_the_email(
+    client, op, connection, unverified
+):
+    from orglogin.audit.models import AuditEvent
+
+    op.account["email_verified"] = unverified  # false, or the string "true" (not JSON true)
+    params = op.authorize(client.post("/sso/", {"company": "acme.test"})["Location"])
+    assert callback(client, connection, params)["Location"] == reverse("sso:choose")
+    users_before = User.objects.count()
+    response = client.post(
+        reverse("sso:signup"),
+        {"first_name": "Jane", "last_name": "Doe", "password": "correct horse battery staple"},
+    )
+    assert response.status_code == 400
+    assert User.objects.count() == users_before and not OrgIdentity.objects.exists()
+    failure = AuditEvent.objects.filter(event="sso.failed").latest("created_at")
+    assert failure.detail["check"] == "email_unverified"
+    page = response.content.decode()
+    assert failure.reference in page and "email_unverified" not in page
