@@ -46,7 +46,6 @@ from orglogin.organizations.domains import DomainError, normalize_domain
 from orglogin.organizations.models import Organization
 from orglogin.sso.identity import AssertedIdentity
 
-# Not (yet) in orglogin.audit.events: named here, beside the only code that writes it.
 CLAIM_DROPPED = Event.SSO_CLAIM_DROPPED
 PLACEHOLDER_DOMAIN = "email.invalid"
 
