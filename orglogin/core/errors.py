@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     SSO_IDP_ERROR = "sso_idp_error"
     SSO_MISSING_ATTRIBUTES = "sso_missing_attributes"
     SSO_PENDING_EXPIRED = "sso_pending_expired"
+    SSO_REAUTH_REQUIRED = "sso_reauth_required"
     SSO_JIT_DISABLED = "sso_jit_disabled"
     SSO_IDENTITY_TAKEN = "sso_identity_taken"
     SSO_ACCOUNT_HAS_LINK = "sso_account_has_link"
@@ -99,6 +100,13 @@ ERRORS: dict[ErrorCode, ErrorText] = {
         "Your sign-in took too long",
         "For your security, a sign-in must be finished within a few minutes. Start again "
         "from Log in with your organization.",
+    ),
+    ErrorCode.SSO_REAUTH_REQUIRED: ErrorText(
+        "Your organization didn't ask for your password again",
+        "To connect your organization account, your organization's sign-in service must ask "
+        "you to sign in again, and it used an earlier sign-in instead. Start again and sign in "
+        "at your organization when asked; if it keeps happening, give the reference code below "
+        "to your IT help desk.",
     ),
     ErrorCode.SSO_JIT_DISABLED: ErrorText(
         "Your organization creates accounts for you",

@@ -16,6 +16,7 @@ HELP_ANCHORS: dict[ErrorCode, str] = {
     ErrorCode.SSO_REPLAY: "cookies",
     ErrorCode.SSO_SESSION_MISMATCH: "cookies",
     ErrorCode.SSO_PENDING_EXPIRED: "cookies",
+    ErrorCode.SSO_REAUTH_REQUIRED: "idp-errors",
     ErrorCode.SSO_JIT_DISABLED: "invitation",
     ErrorCode.SSO_IDENTITY_TAKEN: "problem-with-account",
     ErrorCode.SSO_ACCOUNT_HAS_LINK: "delink",

@@ -18,6 +18,11 @@ Four kinds, each keyed by a fresh random value:
 A pending login may carry an `intent`: `{"link_to": <user id>}` when a logged-in learner
 asked to link their org account to the account they are logged in with (spec 2.2.1). It
 travels with the login, never on the wire, so the IdP's answer can't choose it.
+
+A pending login may be `fresh`: it asked the IdP to authenticate again (ForceAuthn) and the
+answer must prove it did (an AuthnInstant no earlier than the pending login's `created_at`).
+Entries written before the flag existed read as not fresh; the caller also treats a link
+intent as fresh.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class PendingLogin:
     created_at: float
     next_url: str = ""
     intent: dict[str, Any] = field(default_factory=dict)
+    fresh: bool = False  # ForceAuthn was asked: the answer must be a login after created_at
 
     @property
     def expired(self) -> bool:
@@ -72,6 +78,7 @@ def remember_login(
     request_id: str,
     next_url: str = "",
     intent: dict[str, Any] | None = None,
+    fresh: bool = False,
 ) -> PendingLogin:
     """Keep an SP-initiated login under its RelayState `key` (from `new_key()`)."""
     now = time.time()
@@ -89,9 +96,12 @@ def remember_login(
         "created_at": now,
         "next_url": next_url,
         "intent": dict(intent or {}),
+        "fresh": bool(fresh),
     }
     session[_LOGINS_KEY] = logins
-    return PendingLogin(key, connection_id, request_id, now, next_url, dict(intent or {}))
+    return PendingLogin(
+        key, connection_id, request_id, now, next_url, dict(intent or {}), bool(fresh)
+    )
 
 
 def pop_login(session, key: str | None) -> PendingLogin | None:
@@ -111,6 +121,7 @@ def pop_login(session, key: str | None) -> PendingLogin | None:
         created_at=float(entry["created_at"]),
         next_url=str(entry.get("next_url") or ""),
         intent=dict(entry.get("intent") or {}),
+        fresh=entry.get("fresh") is True,
     )
 
 

@@ -4,6 +4,8 @@ the flows'; each view maps one outcome to one response.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -164,7 +166,9 @@ def start_login(
 ) -> HttpResponse:
     """Keep a pending login in the session (keyed by a random RelayState / OIDC state that
     is all the provider sees) and send the browser to the IdP. `fresh` asks the IdP to
-    authenticate again even if it has a session (SAML ForceAuthn, OIDC prompt=login)."""
+    authenticate again even if it has a session (SAML ForceAuthn, OIDC prompt=login +
+    max_age=0), and the answer must then prove a login after this moment (SAML AuthnInstant,
+    OIDC auth_time; see `_must_be_fresh`)."""
     try:
         if connection.protocol == Connection.Protocol.SAML:
             url = _start_saml(request, connection, next_url, intent=intent, fresh=fresh)
@@ -193,8 +197,15 @@ def _start_saml(
         request_id=request_id,
         next_url=next_url,
         intent=intent,
+        fresh=fresh,
     )
     return url
+
+
+def _must_be_fresh(fresh: bool, intent: dict | None) -> bool:
+    """A login that asked for re-authentication, or carries a link intent (the owner link of
+    spec 2.2.1 always starts fresh; this also covers pending logins from before the flag)."""
+    return fresh or (intent or {}).get(pending.LINK_TO) is not None
 
 
 def _start_oidc(
@@ -267,6 +278,7 @@ def saml_acs_continue(request: HttpRequest, public_id: UUID) -> HttpResponse:
         )
     login = pending.pop_login(request.session, parked.relay_state)
     expected_request_id: str | None = None
+    require_authn_after: datetime | None = None
     next_url = ""
     intent: dict = {}
     if login is not None:
@@ -293,6 +305,10 @@ def saml_acs_continue(request: HttpRequest, public_id: UUID) -> HttpResponse:
         expected_request_id = login.request_id
         next_url = login.next_url
         intent = login.intent
+        if _must_be_fresh(login.fresh, intent):
+            # ForceAuthn was asked when this pending login was made: the IdP must have
+            # authenticated the learner since (AuthnInstant), not answered from its session.
+            require_authn_after = datetime.fromtimestamp(login.created_at, UTC)
     elif parked.relay_state.startswith("/"):
         # IdP-initiated: some IdPs put a target path in RelayState. Validated as `next`.
         next_url = parked.relay_state
@@ -302,7 +318,9 @@ def saml_acs_continue(request: HttpRequest, public_id: UUID) -> HttpResponse:
 
     try:
         identity = SamlConnector(connection).parse_response(
-            parked.unverified_saml_response, expected_request_id=expected_request_id
+            parked.unverified_saml_response,
+            expected_request_id=expected_request_id,
+            require_authn_after=require_authn_after,
         )
     except SsoError as error:
         return render_failure(request, fail_from_error(request, error, connection=connection))
@@ -347,6 +365,13 @@ def oidc_callback(request: HttpRequest, public_id: UUID) -> HttpResponse:
             authorization = None
         next_url = waiting.next_url
         intent = waiting.intent
+        if (
+            authorization is not None
+            and authorization.require_auth_after is None
+            and _must_be_fresh(False, intent)
+        ):
+            # A link intent from before `require_auth_after` existed: still a fresh login.
+            authorization = replace(authorization, require_auth_after=authorization.created_at)
     try:
         identity = OidcConnector(connection).complete(
             params=request.GET.dict(), pending=authorization

@@ -4,6 +4,7 @@ password (+ second factor), and a logged-in owner's fresh SSO login + password."
 import base64
 import time
 import zlib
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -569,6 +570,156 @@ def test_link_start_and_confirm_need_csrf_and_login(dev_connection):
     assert client.post(reverse("sso:link_confirm"), {"password": PASSWORD}).status_code == 403
     anonymous = Client()
     assert anonymous.post(url)["Location"].startswith(reverse("account_login"))
+
+
+# --- the fresh login must be proven: AuthnInstant / auth_time (spec 2.2.1) ----------------------
+
+REAUTH_TITLE = "Your organization didn't ask for your password again"
+
+
+def link_start_url(connection) -> str:
+    return reverse("sso:link_start", kwargs={"public_id": connection.public_id})
+
+
+def assert_refused_for_a_stale_login(client, response, user, check):
+    """Refused with a reference that leads to the audit event; nothing linked or stashed."""
+    text = page(response)
+    assert response.status_code == 400
+    assert REAUTH_TITLE in text and check not in text
+    failure = AuditEvent.objects.filter(event="sso.failed").latest("created_at")
+    assert failure.reference == reference_in(text)
+    assert (failure.detail["code"], failure.detail["check"]) == ("sso_reauth_required", check)
+    assert failure.actor == user
+    assert not OrgIdentity.objects.exists()
+    assert pending.peek_identity(client.session) is None
+    assert client.get(reverse("sso:link_confirm")).status_code == 400  # nothing to confirm
+    assert logged_in_user_id(client) == user.pk
+
+
+def test_logged_in_link_refuses_an_idp_answer_from_an_earlier_session(client, dev_connection):
+    user = personal_user()
+    program, link = invite(dev_connection)
+    client.force_login(user)
+    client.get(link)
+    start = client.post(link_start_url(dev_connection))
+    # The IdP ignored ForceAuthn: its answer says the learner authenticated half an hour ago.
+    stale = timezone.now() - timedelta(minutes=30)
+    response = client.get(idp_round_trip(client, start, authn_instant=stale))
+
+    assert_refused_for_a_stale_login(client, response, user, "authn_instant")
+    assert Invitation.objects.get().status == "pending"
+    assert not ProgramMembership.objects.filter(user=user, program=program).exists()
+    # Trying again with a fresh login works.
+    start = client.post(link_start_url(dev_connection))
+    response = client.get(idp_round_trip(client, start))
+    assert response["Location"] == reverse("sso:link_confirm")
+
+
+def test_logged_in_link_refuses_an_answer_without_authn_statement(
+    client, dev_connection, monkeypatch
+):
+    from orglogin.sso.protocols import saml_build
+
+    user = personal_user()
+    client.force_login(user)
+    start = client.post(link_start_url(dev_connection))
+    build = saml_build.build_response
+
+    def without_statement(spec):
+        spec.authn_instant = None
+        return build(spec)
+
+    monkeypatch.setattr("orglogin.sso.protocols.devidp.build_response", without_statement)
+    response = client.get(idp_round_trip(client, start))
+    assert_refused_for_a_stale_login(client, response, user, "authn_instant")
+
+
+def test_a_pending_link_from_before_the_fresh_flag_is_still_checked(client, dev_connection):
+    user = personal_user()
+    client.force_login(user)
+    start = client.post(link_start_url(dev_connection))
+    session = client.session
+    logins = session["orglogin.sso.pending_logins"]
+    for entry in logins.values():
+        del entry["fresh"]  # as written before the flag existed; the link intent remains
+    session["orglogin.sso.pending_logins"] = logins
+    session.save()
+    stale = timezone.now() - timedelta(minutes=30)
+    response = client.get(idp_round_trip(client, start, authn_instant=stale))
+    assert_refused_for_a_stale_login(client, response, user, "authn_instant")
+
+
+def test_an_ordinary_sso_login_does_not_need_a_fresh_idp_login(client, dev_connection):
+    # Only the owner link asks for ForceAuthn; a returning learner may use the IdP's session.
+    start = client.post(reverse("sso:discover"), {"company": "acme.test"})
+    stale = timezone.now() - timedelta(hours=3)
+    response = client.get(idp_round_trip(client, start, authn_instant=stale))
+    assert response.status_code == 302 and response["Location"] == reverse("sso:choose")
+
+
+@pytest.fixture
+def op():
+    from tests.support.fake_op import FakeOP
+
+    provider = FakeOP().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def oidc_connection(op):
+    from tests.support.fake_op import make_oidc_connection
+
+    return make_oidc_connection(op.issuer, op.client_id, op.client_secret)
+
+
+def oidc_link_round_trip(client, op, connection, *, auth_time):
+    start = client.post(link_start_url(connection))
+    assert start.status_code == 302
+    query = parse_qs(urlsplit(start["Location"]).query)
+    assert (query["prompt"], query["max_age"]) == (["login"], ["0"])
+    op.claims_override = {"auth_time": auth_time}
+    params = op.authorize(start["Location"])
+    path = reverse("sso:oidc_callback", kwargs={"public_id": connection.public_id})
+    return client.get(path, params)
+
+
+@pytest.mark.parametrize("auth_time", [None, "old"], ids=["missing", "old"])
+def test_oidc_link_refuses_a_token_without_a_fresh_auth_time(
+    client, op, oidc_connection, auth_time
+):
+    user = personal_user()
+    client.force_login(user)
+    if auth_time == "old":
+        auth_time = int(time.time()) - 3600
+    response = oidc_link_round_trip(client, op, oidc_connection, auth_time=auth_time)
+    assert_refused_for_a_stale_login(client, response, user, "auth_time")
+
+
+def test_oidc_link_with_a_fresh_auth_time_asks_the_password(client, op, oidc_connection):
+    user = personal_user()
+    client.force_login(user)
+    response = oidc_link_round_trip(client, op, oidc_connection, auth_time=int(time.time()))
+    assert response.status_code == 302 and response["Location"] == reverse("sso:link_confirm")
+    client.post(reverse("sso:link_confirm"), {"password": PASSWORD})
+    assert OrgIdentity.objects.get().user == user
+
+
+def test_an_oidc_pending_link_from_before_the_field_is_still_checked(client, op, oidc_connection):
+    user = personal_user()
+    client.force_login(user)
+    start = client.post(link_start_url(oidc_connection))
+    session = client.session
+    entries = session["orglogin.sso.pending_oidc"]
+    for entry in entries.values():
+        del entry["authorization"]["require_auth_after"]  # an older session's dict
+    session["orglogin.sso.pending_oidc"] = entries
+    session.save()
+    op.claims_override = {"auth_time": int(time.time()) - 3600}
+    params = op.authorize(start["Location"])
+    path = reverse("sso:oidc_callback", kwargs={"public_id": oidc_connection.public_id})
+    response = client.get(path, params)
+    assert_refused_for_a_stale_login(client, response, user, "auth_time")
 
 
 # --- org links in Linked Accounts (spec 2.4.3) ------------------------------------------------

@@ -68,9 +68,10 @@ def allauth_login(client, email=PERSONAL, password=PASSWORD):
 # --- a SAML round trip through the development IdP's signed responses -----------------------
 
 
-def idp_round_trip(client, start_response, *, email="jane@acme.test") -> str:
+def idp_round_trip(client, start_response, *, email="jane@acme.test", authn_instant=None) -> str:
     """Follow a redirect to the dev IdP, answer it with a signed response for `email` through a
-    cookie-less cross-site POST, and return the same-site continuation URL."""
+    cookie-less cross-site POST, and return the same-site continuation URL. `authn_instant`:
+    when the IdP says the learner authenticated (default: now, a fresh login)."""
     from orglogin.sso.protocols.devidp import build_signed_response, parse_authn_request
 
     assert start_response.status_code == 302, start_response.content[:500]
@@ -81,6 +82,7 @@ def idp_round_trip(client, start_response, *, email="jane@acme.test") -> str:
         given_name="Jane",
         family_name="Doe",
         in_response_to=authn.request_id,
+        authn_instant=authn_instant,
     )
     acs = reverse("sso:saml_acs", kwargs={"public_id": authn.connection.public_id})
     response = Client().post(acs, {"SAMLResponse": saml, "RelayState": authn.relay_state})

@@ -714,3 +714,86 @@ def test_fresh_login_adds_prompt_login_only_when_asked(connection):
     forced, _ = connector.authorization_redirect(force_login=True)
     assert "prompt" not in dict(parse_qsl(urlsplit(plain).query))
     assert dict(parse_qsl(urlsplit(forced).query))["prompt"] == "login"
+
+
+# --- fresh login (spec 2.2.1): prompt=login + max_age=0, and auth_time proves it ---------------
+
+
+def test_fresh_login_sends_max_age_zero_and_records_the_requirement(connection):
+    connector = OidcConnector(connection)
+    plain, plain_pending = connector.authorization_redirect(now=1_000.0)
+    forced, forced_pending = connector.authorization_redirect(force_login=True, now=2_000.0)
+    query = dict(parse_qsl(urlsplit(forced).query))
+    assert (query["prompt"], query["max_age"]) == ("login", "0")
+    assert "max_age" not in dict(parse_qsl(urlsplit(plain).query))
+    assert forced_pending.require_auth_after == forced_pending.created_at == 2_000.0
+    assert plain_pending.require_auth_after is None
+
+
+def fresh_login(op, connection, **claims):
+    """A force_login round trip; `claims` go into the ID token (None drops one)."""
+    connector = OidcConnector(connection)
+    url, pending = connector.authorization_redirect(force_login=True)
+    op.claims_override = claims
+    return connector.complete(params=op.authorize(url), pending=pending), pending
+
+
+def refused_fresh(op, connection, code: ErrorCode, **claims) -> SsoError:
+    with pytest.raises(SsoError) as info:
+        fresh_login(op, connection, **claims)
+    assert (info.value.code, info.value.check) == (code, "auth_time"), info.value
+    return info.value
+
+
+def test_fresh_login_without_auth_time_is_refused(op, connection):
+    refused_fresh(op, connection, ErrorCode.SSO_REAUTH_REQUIRED, auth_time=None)
+
+
+def test_fresh_login_with_an_old_auth_time_is_refused(op, connection):
+    error = refused_fresh(
+        op, connection, ErrorCode.SSO_REAUTH_REQUIRED, auth_time=int(time.time()) - 3600
+    )
+    assert "earlier session" in error.detail
+
+
+def test_fresh_login_with_auth_time_just_beyond_the_skew_is_refused(op, connection):
+    refused_fresh(
+        op,
+        connection,
+        ErrorCode.SSO_REAUTH_REQUIRED,
+        auth_time=int(time.time()) - oidc.CLOCK_SKEW - 2,
+    )
+
+
+@pytest.mark.parametrize("bad", ["1700000000", True, [1], {"t": 1}])
+def test_fresh_login_with_a_non_numeric_auth_time_is_refused(op, connection, bad):
+    refused_fresh(op, connection, ErrorCode.SSO_REAUTH_REQUIRED, auth_time=bad)
+
+
+def test_fresh_login_with_auth_time_in_the_future_is_refused(op, connection):
+    refused_fresh(op, connection, ErrorCode.SSO_CLOCK_SKEW, auth_time=int(time.time()) + 600)
+
+
+def test_fresh_login_with_a_fresh_auth_time_is_accepted(op, connection):
+    identity, pending = fresh_login(op, connection, auth_time=int(time.time()))
+    assert identity.subject == "user-1"
+    # Within the skew before the request (the provider's clock a little behind ours).
+    identity, pending = fresh_login(op, connection, auth_time=int(time.time()) - 100)
+    assert identity.subject == "user-1"
+
+
+def test_auth_time_is_not_required_without_force_login(op, connection):
+    op.claims_override = {"auth_time": int(time.time()) - 86_400}
+    assert login(op, connection).subject == "user-1"
+    op.claims_override = {}
+    assert login(op, connection).subject == "user-1"  # no auth_time at all
+
+
+def test_pending_authorization_round_trips_and_reads_older_session_dicts(connection):
+    _, pending = OidcConnector(connection).authorization_redirect(force_login=True)
+    assert PendingAuthorization.from_dict(pending.to_dict()) == pending
+    older = pending.to_dict()
+    del older["require_auth_after"]  # written before the field existed
+    assert PendingAuthorization.from_dict(older).require_auth_after is None
+    with pytest.raises(ValueError):
+        PendingAuthorization.from_dict({**pending.to_dict(), "require_auth_after": "soon"})

@@ -35,6 +35,7 @@ from lxml import etree
 
 from orglogin.sso.protocols.saml import generate_sp_keypair, sp_endpoints
 from orglogin.sso.protocols.saml_build import (
+    UNSET,
     ResponseSpec,
     build_response,
     sign_response,
@@ -174,10 +175,14 @@ def build_signed_response(
     display_name: str = "",
     in_response_to: str | None,
     now: datetime | None = None,
+    authn_instant: datetime | None = None,
 ) -> str:
     """A base64 SAMLResponse for `connection`: persistent NameID (HMAC of the email),
     mail/givenName/sn/displayName, InResponseTo, Destination, Recipient, Audience, a
-    5-minute window, RSA-SHA256; assertion signed and response signed."""
+    5-minute window, RSA-SHA256; assertion signed and response signed.
+
+    AuthnInstant is `now` (the developer just picked the user: every answer is a fresh
+    login, so ForceAuthn is always honoured); `authn_instant` overrides it for tests."""
     endpoints = sp_endpoints(connection)
     key_pem, cert_pem = keypair()
     display = display_name or f"{given_name} {family_name}".strip()
@@ -188,6 +193,7 @@ def build_signed_response(
         name_id=persistent_name_id(email),
         now=now or timezone.now(),
         in_response_to=in_response_to,
+        authn_instant=authn_instant if authn_instant is not None else UNSET,
         attributes=[
             ("mail", [email]),
             ("givenName", [given_name] if given_name else []),

@@ -25,6 +25,9 @@ the caller in the session) and an `AssertedIdentity`; every failure is an `SsoEr
     expired         `exp` missing or passed (CLOCK_SKEW allowed)
     iat             `iat` missing or in the future, or `nbf` in the future (CLOCK_SKEW)
     nonce           `nonce` missing or not the one of this browser's pending request
+    auth_time       a fresh login was required (`force_login`) and `auth_time` is missing, not
+                    a number, earlier than the request (less CLOCK_SKEW: the provider answered
+                    from its session → SSO_REAUTH_REQUIRED) or in the future (SSO_CLOCK_SKEW)
     userinfo        the userinfo request failed or its answer is not a JSON object
     userinfo_sub    userinfo answered for another `sub` than the ID token's
     hd              Google Workspace: `hd` missing or not a verified domain of the org
@@ -163,6 +166,9 @@ class PendingAuthorization:
     code_verifier: str
     redirect_uri: str
     created_at: float
+    # A fresh login was asked for (prompt=login, max_age=0): the ID token's `auth_time` must
+    # be at or after this time (epoch seconds, less CLOCK_SKEW). None: not checked.
+    require_auth_after: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,6 +182,12 @@ class PendingAuthorization:
                 code_verifier=str(data["code_verifier"]),
                 redirect_uri=str(data["redirect_uri"]),
                 created_at=float(data["created_at"]),
+                # Absent from dicts written before this field existed: not required.
+                require_auth_after=(
+                    None
+                    if data.get("require_auth_after") is None
+                    else float(data["require_auth_after"])
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a pending OIDC authorization: {exc}") from exc
@@ -429,13 +441,15 @@ def verify_id_token(
     client_id: str,
     nonce: str,
     now: float,
+    auth_after: float | None = None,
 ) -> dict[str, Any]:
     """The verified claims of an ID token (OIDC Core 3.1.3.7), or SsoError.
 
     Checks the header (alg allow-list, no embedded keys, no `crit`), the signature with a key
     of the provider's JWKS (one rate-limited refetch on an unknown `kid`), then `iss`, `aud`,
-    `azp`, `exp`, `iat`, `nbf`, `nonce` and `sub`. Does not check `at_hash`, `auth_time` or
-    `acr` (we send no max_age or acr_values).
+    `azp`, `exp`, `iat`, `nbf`, `nonce` and `sub`; with `auth_after` (a fresh login was asked
+    for with max_age=0) also `auth_time`. Does not check `at_hash` or `acr` (we send no
+    acr_values).
     """
     if not isinstance(raw, str) or not raw or len(raw) > MAX_ID_TOKEN_BYTES:
         raise _invalid("id_token", "no ID token, or one of an unreasonable size")
@@ -498,6 +512,8 @@ def verify_id_token(
     if not isinstance(claims, dict):
         raise _invalid("id_token", "the ID token payload is not a JSON object")
     _check_claims(claims, metadata=metadata, client_id=client_id, nonce=nonce, now=now)
+    if auth_after is not None:
+        _check_auth_time(claims, auth_after=auth_after, now=now)
     return claims
 
 
@@ -545,6 +561,30 @@ def _check_claims(
         raise _invalid("subject", "sub is missing or not a string of 1-255 characters")
 
 
+def _check_auth_time(claims: Mapping[str, Any], *, auth_after: float, now: float) -> None:
+    """The provider authenticated the user at or after `auth_after` (less CLOCK_SKEW): it did
+    not answer our prompt=login / max_age=0 from an earlier session. OIDC Core 3.1.2.1: with
+    max_age the ID token MUST carry `auth_time`; missing is refused."""
+    auth_time = _number(claims.get("auth_time"))
+    if auth_time is None:
+        raise SsoError(
+            ErrorCode.SSO_REAUTH_REQUIRED,
+            "auth_time",
+            "a fresh login was required and auth_time is missing or not a number",
+        )
+    if auth_time > now + CLOCK_SKEW:
+        raise SsoError(
+            ErrorCode.SSO_CLOCK_SKEW, "auth_time", f"auth_time {int(auth_time - now)} s ahead"
+        )
+    if auth_time < auth_after - CLOCK_SKEW:
+        raise SsoError(
+            ErrorCode.SSO_REAUTH_REQUIRED,
+            "auth_time",
+            f"auth_time is {int(auth_after - auth_time)} s before the fresh login was asked "
+            "for: the provider answered from an earlier session",
+        )
+
+
 # --- the connector ------------------------------------------------------------------------------
 
 
@@ -582,15 +622,18 @@ class OidcConnector:
     ) -> tuple[str, PendingAuthorization]:
         """The provider URL to send the browser to, and what the callback must match.
 
-        `force_login` asks the provider to authenticate the user again (`prompt=login`) even
-        if it has a session; `auth_time` is not checked against it."""
+        `force_login` asks the provider to authenticate the user again (`prompt=login` and
+        `max_age=0`) even if it has a session, and records in the pending authorization that
+        `complete` must find an `auth_time` no earlier than now (less CLOCK_SKEW)."""
         metadata = self.metadata
+        created_at = time.time() if now is None else now
         pending = PendingAuthorization(
             state=secrets.token_urlsafe(32),
             nonce=secrets.token_urlsafe(32),
             code_verifier=secrets.token_urlsafe(64),  # 86 characters: RFC 7636 allows 43-128
             redirect_uri=redirect_uri(self.connection),
-            created_at=time.time() if now is None else now,
+            created_at=created_at,
+            require_auth_after=created_at if force_login else None,
         )
         challenge = _b64url(hashlib.sha256(pending.code_verifier.encode("ascii")).digest())
         params = {
@@ -605,6 +648,8 @@ class OidcConnector:
         }
         if force_login:
             params["prompt"] = "login"
+            # OIDC Core 3.1.2.1: with max_age the ID token MUST carry auth_time.
+            params["max_age"] = "0"
         parts = urlsplit(metadata.authorization_endpoint)
         query = [(k, v) for k, v in parse_qsl(parts.query) if k not in params]
         url = urlunsplit(parts._replace(query=urlencode(query + list(params.items()))))
@@ -621,6 +666,8 @@ class OidcConnector:
 
         `pending` is what `authorization_redirect` returned for this browser; the caller
         deletes it on first use so a replayed callback arrives here with `pending=None`.
+        When `pending.require_auth_after` is set the ID token's `auth_time` must be at or after
+        it, less CLOCK_SKEW (check "auth_time").
         """
         now = time.time() if now is None else now
         if pending is None:
@@ -670,6 +717,7 @@ class OidcConnector:
             client_id=self.connection.oidc_client_id,
             nonce=pending.nonce,
             now=now,
+            auth_after=pending.require_auth_after,
         )
         claims = self._with_userinfo(metadata, claims, tokens.get("access_token"))
         return self._identity(claims)

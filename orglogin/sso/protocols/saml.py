@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import requests
@@ -365,7 +365,8 @@ class SamlConnector:
         the connection's SP key (RSA-SHA256) when the IdP wants signed requests.
 
         `force_authn` sets ForceAuthn="true": the IdP must authenticate the user again even if
-        it has a session. The response's AuthnInstant is not checked against it."""
+        it has a session. It is only a request: the caller proves the IdP honoured it by giving
+        `parse_response` the moment of this request as `require_authn_after`."""
         connection = self.connection
         if not connection.idp_sso_url:
             raise SsoError(ErrorCode.SSO_NOT_CONFIGURED, "configuration", "no IdP SSO URL")
@@ -404,17 +405,26 @@ class SamlConnector:
         *,
         expected_request_id: str | None,
         now: datetime | None = None,
+        require_authn_after: datetime | None = None,
     ) -> AssertedIdentity:
         """Verify the base64 SAMLResponse POST value; raise SsoError(code, check, detail) on
         any failure. `expected_request_id` None means unsolicited (IdP-initiated), refused
-        unless the connection allows it. On success the assertion ID is consumed (replay)."""
+        unless the connection allows it. On success the assertion ID is consumed (replay).
+
+        `require_authn_after` (opt-in, for a login that asked for ForceAuthn): the verified
+        Assertion's latest AuthnStatement@AuthnInstant must be at or after this moment, less
+        CLOCK_SKEW; no AuthnStatement / AuthnInstant is refused (check "authn_instant",
+        SSO_REAUTH_REQUIRED). A naive datetime is taken as UTC."""
         if not self.connection.enabled:
             raise SsoError(ErrorCode.SSO_NOT_CONFIGURED, "configuration", "connection disabled")
+        if require_authn_after is not None and require_authn_after.tzinfo is None:
+            require_authn_after = require_authn_after.replace(tzinfo=UTC)
         identity, _ = verify_response(
             self._policy(),
             saml_response,
             expected_request_id=expected_request_id,
             now=now or timezone.now(),
+            require_authn_after=require_authn_after,
         )
         assert identity is not None  # strict mode raises on every failure
         return identity

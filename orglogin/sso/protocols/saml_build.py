@@ -60,6 +60,7 @@ class ResponseSpec:
     scd_not_before: Any = None  # SubjectConfirmationData; default: absent (SAML profiles)
     scd_not_on_or_after: Any = UNSET  # default: now + 5 min
     conditions: bool = True
+    authn_instant: Any = UNSET  # AuthnStatement@AuthnInstant; default: now; None: no statement
     status: str = STATUS_SUCCESS
     status_message: str = ""
     response_id: str = field(default_factory=new_id)
@@ -143,20 +144,22 @@ def build_response(spec: ResponseSpec) -> etree._Element:
             for audience in audiences:
                 _sub(restriction, SAML, "Audience", audience)
 
-    statement = _sub(
-        assertion,
-        SAML,
-        "AuthnStatement",
-        AuthnInstant=issue_instant,
-        SessionIndex=spec.session_index,
-    )
-    context = _sub(statement, SAML, "AuthnContext")
-    _sub(
-        context,
-        SAML,
-        "AuthnContextClassRef",
-        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
-    )
+    authn_instant = _pick(spec.authn_instant, now)
+    if authn_instant is not None:
+        statement = _sub(
+            assertion,
+            SAML,
+            "AuthnStatement",
+            AuthnInstant=format_saml_time(authn_instant),
+            SessionIndex=spec.session_index,
+        )
+        context = _sub(statement, SAML, "AuthnContext")
+        _sub(
+            context,
+            SAML,
+            "AuthnContextClassRef",
+            "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+        )
 
     if spec.attributes:
         attribute_statement = _sub(assertion, SAML, "AttributeStatement")
