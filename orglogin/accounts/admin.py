@@ -1,9 +1,13 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
+from django.db import router, transaction
 
 from orglogin.accounts.models import User
+from orglogin.audit import Event
+from orglogin.audit.admin import AuditedAdminMixin
 
 # The admin's own login form would bypass allauth's login rate limits and MFA: send it
 # through allauth's log-in screen instead.
@@ -23,8 +27,9 @@ class UserChangeAdminForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
-    """Django's UserAdmin for an email-only user (no username)."""
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
+    """Django's UserAdmin for an email-only user (no username). Every write is audited
+    (`admin.changed`): the flags with their values, a password only as "changed"."""
 
     form = UserChangeAdminForm
     add_form = UserCreationForm
@@ -43,3 +48,31 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),
     )
+    audit_event = Event.ADMIN_CHANGED
+    audit_value_fields = (
+        "email",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "groups",
+        "user_permissions",
+    )
+
+    def user_change_password(self, request, id, form_url=""):
+        """Django's "set password" page writes without save_model: audited here, by whether
+        the stored hash changed (the hash itself is never recorded)."""
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            user = self.get_object(request, unquote(id))
+            before = user.password if user is not None else None
+            response = super().user_change_password(request, id, form_url)
+            if user is not None and request.method == "POST":
+                user.refresh_from_db(fields=["password"])
+                if user.password != before:
+                    self.audit(
+                        request,
+                        user,
+                        "change",
+                        fields=["password"],
+                        password_usable=user.has_usable_password(),
+                    )
+            return response

@@ -11,6 +11,8 @@ class Event(StrEnum):
     EMAIL_CHANGE_REQUESTED = "account.email_change_requested"
     EMAIL_CHANGED = "account.email_changed"
     EMAIL_CONFIRMED = "account.email_confirmed"
+    # A confirmation link for an address another account came to hold meanwhile: refused.
+    EMAIL_CHANGE_CONFLICT = "account.email_change_conflict"
     PASSWORD_CHANGED = "account.password_changed"
     PASSWORD_SET = "account.password_set"
     PASSWORD_RESET = "account.password_reset"
@@ -28,6 +30,10 @@ class Event(StrEnum):
     SSO_CLAIM_DROPPED = "sso.claim_dropped"
     ORG_CHANGED = "org.changed"
     CONNECTION_CHANGED = "sso.connection_changed"
+    # A write through the Django admin to something that is neither an org's setup nor a
+    # connection (accounts and their flags, certificates); those use ORG_CHANGED and
+    # CONNECTION_CHANGED with `via: admin`, an operator's delink SSO_DELINKED.
+    ADMIN_CHANGED = "admin.changed"
     INVITATION_SENT = "program.invitation_sent"
     INVITATION_USED = "program.invitation_used"
     INVITATION_REVOKED = "program.invitation_revoked"
