@@ -135,10 +135,8 @@ def discover(request: HttpRequest) -> HttpResponse:
     return render(request, "sso/discover.html", {"form": form})
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-def start(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    """SP-initiated login on one connection (the chooser and invitations link here)."""
+def _enabled_connection(request: HttpRequest, public_id: UUID) -> Connection | HttpResponse:
+    """The connection to start a login on, or the failure page when it is switched off."""
     connection = get_object_or_404(
         Connection.objects.select_related("organization"), public_id=public_id
     )
@@ -152,6 +150,16 @@ def start(request: HttpRequest, public_id: UUID) -> HttpResponse:
                 connection=connection,
             ),
         )
+    return connection
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def start(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """SP-initiated login on one connection (the chooser and invitations link here)."""
+    connection = _enabled_connection(request, public_id)
+    if isinstance(connection, HttpResponse):
+        return connection
     raw_next = request.POST.get("next") if request.method == "POST" else request.GET.get("next")
     return start_login(request, connection, safe_next_url(request, raw_next, ""))
 
@@ -519,19 +527,9 @@ def link_mfa(request: HttpRequest) -> HttpResponse:
 def link_start(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """A logged-in learner links their org account to this account (spec 2.2.1): a fresh SSO
     login that carries the intent; the password is asked when it comes back."""
-    connection = get_object_or_404(
-        Connection.objects.select_related("organization"), public_id=public_id
-    )
-    if not connection.enabled:
-        return render_failure(
-            request,
-            fail(
-                request,
-                ErrorCode.SSO_NOT_CONFIGURED,
-                check="connection_disabled",
-                connection=connection,
-            ),
-        )
+    connection = _enabled_connection(request, public_id)
+    if isinstance(connection, HttpResponse):
+        return connection
     if not request.user.has_usable_password():
         return render_failure(
             request,

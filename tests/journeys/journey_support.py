@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from tests.support.peers import require_peer
 from tests.support.simplesamlphp import IdPUser, RemoteSP, SimpleSAMLphpIdP
+from tests.support.tasks import run_task_queue  # noqa: F401 (journeys import it from here)
 
 PLATFORM = "OrgLogin Learning"
 PASSWORD = "correct horse battery staple 42"
@@ -297,25 +298,6 @@ def make_google_only_account(email: str, uid: str = "google-uid-1001"):
 
 
 # --- background work ------------------------------------------------------------------------
-def run_task_queue() -> None:
-    """Run every ready task the way db_worker does, in this process (the test database stays
-    open)."""
-    from django_tasks_db.management.commands.db_worker import Worker
-    from django_tasks_db.models import DBTaskResult
-
-    worker = Worker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="journey",
-        excluded_queue_names=[],
-    )
-    while (result := DBTaskResult.objects.ready().first()) is not None:
-        result.claim("journey")
-        worker.run_task(result)
 
 
 def invitation_link_from(mail) -> str:

@@ -11,7 +11,6 @@ import json
 
 import pytest
 from django.core import mail
-from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from orglogin.audit.models import AuditEvent
@@ -20,6 +19,7 @@ from orglogin.organizations.models import Organization
 from orglogin.programs.invite import find_invitation
 from orglogin.programs.models import Invitation, Program
 from orglogin.programs.tasks import MAX_ATTEMPTS, send_invitations
+from tests.support.tasks import run_task_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -59,21 +59,6 @@ def state():
     )
 
 
-def run_queue():
-    """Run every ready task the way db_worker does, without closing the test database."""
-    worker = Worker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test",
-        excluded_queue_names=[],
-    )
-    while (result := DBTaskResult.objects.ready().first()) is not None:
-        result.claim("test")
-        worker.run_task(result)
 
 
 @pytest.fixture
@@ -168,7 +153,7 @@ def test_invite_by_email_queues_mail_and_sends_nothing_itself(capsys, program):
     assert DBTaskResult.objects.count() == 1
     assert mail.outbox == []  # the worker sends, never the command
 
-    run_queue()
+    run_task_queue()
     assert sorted(m.to[0] for m in mail.outbox) == ["Sam@acme.test", "jane@acme.test"]
     assert set(Invitation.objects.values_list("delivery", flat=True)) == {"sent"}
 
@@ -271,7 +256,7 @@ def test_print_links_without_mail(capsys, program):
     assert "no mail sent (--no-mail)" in err
     assert Invitation.objects.get().delivery == "not_sent"
     assert DBTaskResult.objects.count() == 0
-    run_queue()
+    run_task_queue()
     assert mail.outbox == []
 
 
@@ -359,7 +344,7 @@ def test_invite_status_counts_queued_then_sent(capsys, program):
     }
     assert "2 still to deliver: a worker must be running" in status(capsys)
 
-    run_queue()
+    run_task_queue()
     report = json.loads(status(capsys, "--json"))
     assert report["delivery"]["sent"] == 2 and report["delivery"]["queued"] == 0
     assert report["status"] == {"pending": 2, "expired": 0, "used": 0}
@@ -371,7 +356,7 @@ def test_invite_status_counts_queued_then_sent(capsys, program):
 def test_invite_status_reports_retries_and_failures_with_their_error(capsys, program, settings):
     settings.EMAIL_BACKEND = "tests.unit.test_invitations.FailingBackend"
     run(capsys, "invite", "acme", "data", "--email", "jane@acme.test", "--email", "sam@acme.test")
-    run_queue()  # first attempt fails; the retry waits (run_after in the future)
+    run_task_queue()  # first attempt fails; the retry waits (run_after in the future)
     report = json.loads(status(capsys, "--json"))
     assert report["delivery"]["retry"] == 2
     assert [(r["email"], r["attempts"]) for r in report["retry"]] == [

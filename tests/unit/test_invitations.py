@@ -5,8 +5,6 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.utils import timezone
-from django_tasks_db.management.commands.db_worker import Worker
-from django_tasks_db.models import DBTaskResult
 
 from orglogin.audit.models import AuditEvent
 from orglogin.core.errors import ErrorCode
@@ -23,6 +21,7 @@ from orglogin.programs.invite import (
 )
 from orglogin.programs.models import Invitation, Program, ProgramMembership
 from orglogin.programs.tasks import MAX_ATTEMPTS, send_invitations
+from tests.support.tasks import run_task_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -37,21 +36,6 @@ def token_of(issued) -> str:
     return issued.link.rstrip("/").rsplit("/", 1)[1]
 
 
-def run_queue():
-    """Run every ready task the way db_worker does, without closing the test database."""
-    worker = Worker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test",
-        excluded_queue_names=[],
-    )
-    while (result := DBTaskResult.objects.ready().first()) is not None:
-        result.claim("test")
-        worker.run_task(result)
 
 
 def test_token_is_stored_only_as_a_hash(program):
@@ -162,8 +146,8 @@ def test_normalize_dedupes_case_insensitively_and_lowercases_domain():
 def test_mail_names_org_and_program_and_is_sent_exactly_once(program):
     create_invitations(program, ["jane@acme.test", "sam@acme.test"])
     assert mail.outbox == []  # nothing is sent in the caller's request
-    run_queue()
-    run_queue()  # a second worker pass finds nothing left to send
+    run_task_queue()
+    run_task_queue()  # a second worker pass finds nothing left to send
     assert sorted(m.to[0] for m in mail.outbox) == ["jane@acme.test", "sam@acme.test"]
     message = mail.outbox[0]
     assert "Acme Corp" in message.subject and "Data Literacy" in message.subject
@@ -183,7 +167,7 @@ def test_the_same_batch_run_twice_mails_once(program):
 
 def test_mailed_link_opens_the_landing_page(client, program):
     create_invitations(program, ["jane@acme.test"])
-    run_queue()
+    run_task_queue()
     link = next(line for line in mail.outbox[0].body.splitlines() if "/invitation/" in line)
     response = client.get(link.replace("http://testserver", ""))
     assert response.status_code == 200
@@ -247,7 +231,7 @@ def test_landing_page_for_unknown_token_is_404(client):
 def test_a_link_replaced_before_its_mail_went_out_is_never_mailed(program):
     create_invitations(program, ["jane@acme.test"])
     create_invitations(program, ["jane@acme.test"])  # re-invite before any worker ran
-    run_queue()
+    run_task_queue()
     assert len(mail.outbox) == 1
     live = Invitation.objects.get(status=Invitation.Status.PENDING)
     assert live.delivery == Invitation.Delivery.SENT
@@ -258,6 +242,6 @@ def test_a_link_replaced_before_its_mail_went_out_is_never_mailed(program):
 def test_a_revoked_invitation_is_not_mailed(program):
     [issued] = create_invitations(program, ["jane@acme.test"])
     revoke_invitation(issued.invitation)
-    run_queue()
+    run_task_queue()
     assert mail.outbox == []
     assert Invitation.objects.get().delivery == Invitation.Delivery.NOT_SENT
