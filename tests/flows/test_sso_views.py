@@ -352,3 +352,16 @@ def test_an_invitation_that_started_the_login_adds_the_program(client, dev_conne
     user = User.objects.get()
     assert ProgramMembership.objects.filter(program=program, user=user).exists()
     assert Invitation.objects.get().status == "used"
+
+
+@pytest.mark.parametrize("view", ["sso:start", "sso:link_start"])
+def test_a_switched_off_connection_starts_no_login(client, dev_connection, view):
+    user = get_user_model().objects.create_user("jane@example.org", "correct horse battery")
+    client.force_login(user)  # link_start needs a logged-in owner; start doesn't mind
+    Connection.objects.filter(pk=dev_connection.pk).update(enabled=False)
+    response = client.post(reverse(view, kwargs={"public_id": dev_connection.public_id}))
+    assert response.status_code == 404  # the SSO_NOT_CONFIGURED page, not a redirect
+    event = AuditEvent.objects.get(event="sso.failed")
+    assert event.detail["check"] == "connection_disabled"
+    assert event.reference in html(response)
+    assert not client.session.get("orglogin.sso.pending_logins")
