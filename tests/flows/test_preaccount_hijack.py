@@ -181,3 +181,15 @@ def test_an_account_of_unknown_status_is_left_alone(dev_connection):
     User.objects.create_user("jane@acme.test", PASSWORD)  # operator-made: no allauth row
     flows.handle_asserted_identity(session_request(), asserted(dev_connection))
     assert User.objects.count() == 1
+
+
+def test_no_claim_to_drop_costs_no_write_transaction(dev_connection, django_assert_max_num_queries):
+    """The returning-login path: nobody else claims the address, so no lock is taken."""
+    from django.db import connection as db
+
+    from orglogin.sso.flows.claims import release_unproven_claims
+
+    identity = asserted(dev_connection, subject="x", email="jane@acme.test")
+    with django_assert_max_num_queries(2) as captured:
+        assert release_unproven_claims(None, identity, connection=dev_connection) == []
+    assert not any("SAVEPOINT" in q["sql"].upper() for q in captured.captured_queries), db.vendor

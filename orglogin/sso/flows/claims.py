@@ -114,6 +114,13 @@ def release_unproven_claims(
         return []
     email = identity.email.strip().lower()
     User = get_user_model()
+    # The common case (nobody else claims the address) is a plain read: a write transaction
+    # here would take SQLite's write lock on every returning login.
+    unproven = EmailAddress.objects.filter(email__iexact=email, verified=False)
+    if keep_user_id is not None:
+        unproven = unproven.exclude(user_id=keep_user_id)
+    if not unproven.exists():
+        return []
     done: list[str] = []
     with transaction.atomic():
         rows = list(EmailAddress.objects.filter(email__iexact=email))
