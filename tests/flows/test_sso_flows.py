@@ -242,7 +242,8 @@ def test_signup_keeps_the_pending_next_when_on_site(connection):
 
 
 def test_a_failed_signup_writes_nothing_partial(connection, monkeypatch):
-    module = importlib.import_module("orglogin.sso.flows.jit_signup")
+    # Fail the last write of the sign-up transaction (the membership, via create_link).
+    module = importlib.import_module("orglogin.organizations.actions")
 
     def boom(*args, **kwargs):
         raise RuntimeError("membership table on fire")

@@ -53,6 +53,25 @@ def fail_from_error(request: HttpRequest | None, error: SsoError, *, connection:
     return fail(request, error.code, check=error.check, detail=error.detail, connection=connection)
 
 
+def create_link(connection: Any, identity: Any, user: Any) -> Any:
+    """The link itself (spec 1): the org identity belongs to `user`, who joins the org.
+    Callers decide *whether* to link (after proof, spec 6) and run this in their transaction."""
+    from django.utils import timezone
+
+    from orglogin.organizations.actions import ensure_membership
+    from orglogin.sso.models import OrgIdentity
+
+    link = OrgIdentity.objects.create(
+        connection=connection,
+        subject=identity.subject,
+        user=user,
+        email=identity.email,
+        last_login_at=timezone.now(),
+    )
+    ensure_membership(connection.organization, user)
+    return link
+
+
 def redirect_target(request: HttpRequest, next_url: str | None) -> str:
     """Where to go after login: `next` only if it stays on this site (spec 6)."""
     return safe_next_url(request, next_url, reverse("dashboard"))

@@ -20,14 +20,12 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from django.utils import timezone
 
 from orglogin.audit import Event, record
 from orglogin.core.errors import ErrorCode
-from orglogin.organizations.actions import ensure_membership
 from orglogin.sso import pending
 from orglogin.sso.flows.claims import org_vouches_for, release_unproven_claims
-from orglogin.sso.flows.common import fail, finish_login
+from orglogin.sso.flows.common import create_link, fail, finish_login
 from orglogin.sso.flows.conflict import account_conflict
 from orglogin.sso.flows.outcomes import Failure, LoggedIn, NeedsChoice, Screen
 from orglogin.sso.flows.returning import log_in_linked
@@ -130,14 +128,7 @@ def jit_signup(
                 # The IdP vouched for it (checked above), but only within its org's domains.
                 verified=org_vouches_for(org, email),
             )
-            OrgIdentity.objects.create(
-                connection=connection,
-                subject=identity.subject,
-                user=user,
-                email=identity.email,
-                last_login_at=timezone.now(),
-            )
-            ensure_membership(org, user)
+            create_link(connection, identity, user)
             record(
                 Event.SSO_JIT_SIGNUP,
                 actor=user,

@@ -40,19 +40,22 @@ from allauth.account.utils import has_verified_email
 from allauth.core import context
 from allauth.mfa.base.forms import AuthenticateForm
 from allauth.mfa.utils import is_mfa_enabled
-from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from django.utils import timezone
 
 from orglogin.audit import Event, record
-from orglogin.core.errors import ErrorCode, error_text
+from orglogin.core.errors import ErrorCode
 from orglogin.organizations.actions import ensure_membership
 from orglogin.sso import pending
-from orglogin.sso.flows.common import fail, log_in, redirect_target
+from orglogin.sso.flows.common import (
+    create_link,
+    fail,
+    log_in,
+    redeem_invitation,
+    redirect_target,
+)
 from orglogin.sso.flows.outcomes import Challenge, Failure, LoggedIn, Screen
 from orglogin.sso.identity import AssertedIdentity
 from orglogin.sso.models import Connection, OrgIdentity
@@ -325,19 +328,12 @@ def link_and_log_in(
     method: str,
 ) -> LoggedIn | Failure:
     """Link, join the org (and the invited program), audit; all or nothing. Then log in."""
-    from orglogin.programs.invite import (
-        InvitationProblem,
-        accept_invitation,
-        forget_pending,
-        pending_invitation_id,
-    )
-    from orglogin.programs.models import Invitation
+    from orglogin.programs.invite import pending_invitation_id
 
     identity = waiting.identity
     org = connection.organization
     invitation_id = pending_invitation_id(request)
     program = None
-    invitation_problem: InvitationProblem | None = None
     try:
         with transaction.atomic():
             existing = (
@@ -348,27 +344,19 @@ def link_and_log_in(
             if existing is not None and existing.user_id != user.pk:
                 raise _Taken(existing.user_id)
             if existing is None:
-                OrgIdentity.objects.create(
-                    connection=connection,
-                    subject=identity.subject,
-                    user=user,
-                    email=identity.email,
-                    last_login_at=timezone.now(),
-                )
-            ensure_membership(org, user)
+                create_link(connection, identity, user)
+            else:
+                ensure_membership(org, user)
             if invitation_id is not None:
-                try:
-                    program = accept_invitation(
-                        invitation_id,
-                        user,
-                        organization_id=org.pk,
-                        asserted_email=identity.email,
-                        request=request,
-                    )
-                except InvitationProblem as problem:
-                    invitation_problem = problem  # the link stands; the learner is told
-                except Invitation.DoesNotExist:
-                    pass
+                # Inside the transaction, so the link event names the program; a bad
+                # invitation leaves the link standing and the learner is told.
+                program = redeem_invitation(
+                    request,
+                    invitation_id,
+                    user,
+                    connection=connection,
+                    asserted_email=identity.email,
+                )
             record(
                 Event.SSO_LINKED,
                 actor=user,
@@ -391,11 +379,7 @@ def link_and_log_in(
             attempted_account=user.pk,
         )
     pending.clear_identity(request.session)  # single use
-    forget_pending(request)
     log_in(request, user)  # rotates the session key, also for the logged-in owner
-    if invitation_problem is not None:
-        text = error_text(invitation_problem.code, settings.PLATFORM_NAME)
-        messages.warning(request, f"{text.title}. {text.text}", fail_silently=True)
     return LoggedIn(
         user=user, redirect_to=redirect_target(request, waiting.next_url), program=program
     )
