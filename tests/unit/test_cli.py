@@ -10,24 +10,13 @@ from pathlib import Path
 import pytest
 
 from orglogin.audit.models import AuditEvent
-from orglogin.cli import main
 from orglogin.organizations.models import Domain, Organization
 from orglogin.sso.models import Connection, IdpCertificate
 from tests.flows.sso_support import IDP_ENTITY_ID, IDP_SSO_URL, idp_metadata_xml, make_org
+from tests.support.cli import assert_usage_error, run_cli
 
 pytestmark = pytest.mark.django_db
 REPO = Path(__file__).resolve().parents[2]
-
-
-def run(capsys, *argv):
-    """(exit status, stdout, stderr) of `orglogin ARGV...`, in this process."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def state():
@@ -38,15 +27,6 @@ def state():
         IdpCertificate.objects.count(),
         AuditEvent.objects.count(),
     )
-
-
-def assert_usage_error(result, fragment=""):
-    code, out, err = result
-    assert code == 2, (code, out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("orglogin: error: "), err
-    assert fragment in lines[0]
 
 
 @pytest.fixture
@@ -60,7 +40,7 @@ def metadata_file(tmp_path):
 
 
 def test_org_add(capsys):
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys,
         "org",
         "add",
@@ -102,7 +82,7 @@ def test_org_add(capsys):
 def test_org_bad_input(capsys, argv, fragment):
     make_org("acme", domains=["acme.com"])
     before = state()
-    assert_usage_error(run(capsys, *argv), fragment)
+    assert_usage_error(run_cli(capsys, *argv), fragment)
     assert state() == before
 
 
@@ -111,7 +91,7 @@ def test_org_bad_input(capsys, argv, fragment):
 
 def test_sso_add_saml_from_file_and_show(capsys, metadata_file):
     make_org("acme", domains=["acme.test"])
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys,
         "sso",
         "add-saml",
@@ -134,7 +114,7 @@ def test_sso_add_saml_from_file_and_show(capsys, metadata_file):
     assert f"Metadata URL: {base}/metadata/" in out
     assert "SP entity ID: http" in out
 
-    code, out, err = run(capsys, "sso", "show", "acme", "--json")
+    code, out, err = run_cli(capsys, "sso", "show", "acme", "--json")
     assert (code, err) == (0, "")
     data = json.loads(out)
     (shown,) = data["connections"]
@@ -155,7 +135,7 @@ def test_sso_show_includes_oidc_redirect_uri(capsys):
         oidc_client_id="cid",
         oidc_client_secret="s3cret",
     )
-    code, out, err = run(capsys, "sso", "show", "acme", "--json")
+    code, out, err = run_cli(capsys, "sso", "show", "acme", "--json")
     assert code == 0
     (shown,) = json.loads(out)["connections"]
     assert shown["protocol"] == "oidc"
@@ -165,8 +145,8 @@ def test_sso_show_includes_oidc_redirect_uri(capsys):
 
 def test_sso_show_without_json_is_readable(capsys, metadata_file):
     make_org("acme")
-    run(capsys, "sso", "add-saml", "acme", "--metadata-file", str(metadata_file))
-    code, out, _ = run(capsys, "sso", "show", "acme")
+    run_cli(capsys, "sso", "add-saml", "acme", "--metadata-file", str(metadata_file))
+    code, out, _ = run_cli(capsys, "sso", "show", "acme")
     assert code == 0 and "acs_url: http://testserver/sso/saml/" in out
 
 
@@ -210,7 +190,7 @@ def test_sso_bad_input(capsys, tmp_path, metadata_file, argv, fragment):
     nocert.write_text(idp_metadata_xml(certificates=[]))
     argv = [a.format(file=metadata_file, garbage=garbage, nocert=nocert) for a in argv]
     before = state()
-    assert_usage_error(run(capsys, *argv), fragment)
+    assert_usage_error(run_cli(capsys, *argv), fragment)
     assert state() == before
 
 
@@ -229,7 +209,7 @@ def test_demo_seeds_once_and_is_idempotent(capsys, dev_settings):
     pytest.importorskip("orglogin.sso.protocols.devidp")
     from orglogin.programs.models import Invitation, Program
 
-    code, out, err = run(capsys, "demo")
+    code, out, err = run_cli(capsys, "demo")
     assert (code, err) == (0, ""), err
     assert "http://testserver/accounts/login/" in out and "acme.test" in out
     org = Organization.objects.get(slug="acme")
@@ -241,7 +221,7 @@ def test_demo_seeds_once_and_is_idempotent(capsys, dev_settings):
     assert Program.objects.filter(organization=org).count() == 1
     first_link = [line for line in out.splitlines() if "/programs/invitation/" in line]
 
-    code, out, err = run(capsys, "demo")
+    code, out, err = run_cli(capsys, "demo")
     assert (code, err) == (0, "")
     assert Organization.objects.count() == 1 and Connection.objects.count() == 1
     assert Program.objects.count() == 1
@@ -252,9 +232,9 @@ def test_demo_seeds_once_and_is_idempotent(capsys, dev_settings):
 
 def test_demo_follows_a_new_base_url(capsys, dev_settings):
     pytest.importorskip("orglogin.sso.protocols.devidp")
-    run(capsys, "demo")
+    run_cli(capsys, "demo")
     dev_settings.BASE_URL = "http://127.0.0.1:9999"
-    code, _, err = run(capsys, "demo")
+    code, _, err = run_cli(capsys, "demo")
     assert code == 0, err
     assert Connection.objects.get().idp_sso_url.startswith("http://127.0.0.1:9999/dev-idp/")
 
@@ -262,13 +242,13 @@ def test_demo_follows_a_new_base_url(capsys, dev_settings):
 def test_demo_refuses_without_debug(capsys, settings):
     settings.DEBUG = False
     before = state()
-    assert_usage_error(run(capsys, "demo"), "DEBUG")
+    assert_usage_error(run_cli(capsys, "demo"), "DEBUG")
     assert state() == before
 
 
 def test_demo_refuses_without_the_dev_idp(capsys, dev_settings):
     dev_settings.DEV_IDP_ENABLED = False
-    assert_usage_error(run(capsys, "demo"), "DEV_IDP")
+    assert_usage_error(run_cli(capsys, "demo"), "DEV_IDP")
 
 
 # --- the real entry point -----------------------------------------------------------------

@@ -9,36 +9,15 @@ import json
 import pytest
 
 from orglogin.audit.models import AuditEvent
-from orglogin.cli import main
 from orglogin.organizations.models import Domain, Organization
 from orglogin.sso.models import Connection
 from orglogin.sso.protocols.oidc import OidcConnector, redirect_uri
+from tests.support.cli import assert_usage_error, run_cli
 from tests.support.fake_op import FakeOP
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.django_db
 SECRET = "s3cret/with:odd chars"
-
-
-def run(capsys, *argv):
-    """(exit status, stdout, stderr) of `orglogin ARGV...`, in this process."""
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_usage_error(result, fragment=""):
-    code, out, err = result
-    assert code == 2, (code, out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("orglogin: error: "), err
-    assert fragment in lines[0], lines[0]
-    assert out == ""
 
 
 def state():
@@ -60,7 +39,7 @@ def org():
 
 
 def add_oidc(capsys, op, *extra):
-    return run(
+    return run_cli(
         capsys,
         "sso",
         "add-oidc",
@@ -96,7 +75,7 @@ def test_add_oidc_checks_discovery_and_prints_the_redirect_uri(capsys, op, org):
     assert event.detail["issuer"] == op.issuer and event.detail["discovery_checked"] is True
     assert SECRET not in json.dumps(event.detail)
 
-    code, out, _ = run(capsys, "sso", "show", "acme", "--json")
+    code, out, _ = run_cli(capsys, "sso", "show", "acme", "--json")
     (shown,) = json.loads(out)["connections"]
     assert shown["redirect_uri"] == uri and shown["issuer"] == op.issuer
     assert SECRET not in out
@@ -128,7 +107,7 @@ def test_google_preset_warns_when_the_org_has_no_verified_domain(capsys, op, org
 
 def test_skip_discovery_stores_without_contacting_the_issuer(capsys, org):
     issuer = f"http://127.0.0.1:{free_port()}"
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys,
         "sso",
         "add-oidc",
@@ -186,7 +165,7 @@ def test_add_oidc_bad_input(capsys, op, org, extra, fragment):
         if value is not None:
             argv += [f"--{option}", value.format(dead=free_port(), issuer=op.issuer)]
     before = state()
-    assert_usage_error(run(capsys, *argv), fragment)
+    assert_usage_error(run_cli(capsys, *argv), fragment)
     assert state() == before
 
 

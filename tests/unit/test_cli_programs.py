@@ -14,38 +14,17 @@ from django.core import mail
 from django_tasks_db.models import DBTaskResult
 
 from orglogin.audit.models import AuditEvent
-from orglogin.cli import main
 from orglogin.organizations.models import Organization
 from orglogin.programs.invite import find_invitation
 from orglogin.programs.models import Invitation, Program
 from orglogin.programs.tasks import MAX_ATTEMPTS, send_invitations
+from tests.support.cli import assert_usage_error, run_cli
 from tests.support.tasks import run_task_queue
 
 pytestmark = pytest.mark.django_db
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def run(capsys, *argv):
-    """(exit status, stdout, stderr) of `orglogin ARGV...`, in this process."""
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_usage_error(result, fragment=""):
-    code, out, err = result
-    assert code == 2, (code, out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("orglogin: error: "), err
-    assert fragment in lines[0], lines[0]
-    assert out == ""
 
 
 def state():
@@ -57,8 +36,6 @@ def state():
         DBTaskResult.objects.count(),
         AuditEvent.objects.count(),
     )
-
-
 
 
 @pytest.fixture
@@ -81,7 +58,7 @@ def write(tmp_path, name, text, encoding="utf-8"):
 
 
 def test_program_add(capsys, org):
-    code, out, err = run(capsys, "program", "add", "acme", "data", "--name", " Data Literacy ")
+    code, out, err = run_cli(capsys, "program", "add", "acme", "data", "--name", " Data Literacy ")
     assert (code, err) == (0, ""), err
     program = Program.objects.get()
     assert (program.organization, program.slug, program.name) == (org, "data", "Data Literacy")
@@ -90,13 +67,13 @@ def test_program_add(capsys, org):
     assert event.event == "org.changed" and event.organization == org
     assert event.detail["action"] == "create_program" and event.detail["program"] == "data"
 
-    code, out, _ = run(capsys, "program", "list", "acme")
+    code, out, _ = run_cli(capsys, "program", "list", "acme")
     assert code == 0 and "- data: Data Literacy" in out
 
 
 def test_the_same_program_slug_in_another_org_is_fine(capsys, program):
     Organization.objects.create(slug="globex", name="Globex")
-    code, _, err = run(capsys, "program", "add", "globex", "data", "--name", "Data")
+    code, _, err = run_cli(capsys, "program", "add", "globex", "data", "--name", "Data")
     assert (code, err) == (0, "")
     assert Program.objects.filter(slug="data").count() == 2
 
@@ -119,7 +96,7 @@ def test_the_same_program_slug_in_another_org_is_fine(capsys, program):
 )
 def test_program_bad_input(capsys, program, argv, fragment):
     before = state()
-    assert_usage_error(run(capsys, *argv), fragment)
+    assert_usage_error(run_cli(capsys, *argv), fragment)
     assert state() == before
 
 
@@ -127,7 +104,7 @@ def test_program_bad_input(capsys, program, argv, fragment):
 
 
 def test_invite_by_email_queues_mail_and_sends_nothing_itself(capsys, program):
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys,
         "invite",
         "acme",
@@ -159,8 +136,8 @@ def test_invite_by_email_queues_mail_and_sends_nothing_itself(capsys, program):
 
 
 def test_reinviting_says_it_replaced_the_earlier_link(capsys, program):
-    run(capsys, "invite", "acme", "data", "--email", "jane@acme.test")
-    code, out, _ = run(capsys, "invite", "acme", "data", "--email", "jane@acme.test")
+    run_cli(capsys, "invite", "acme", "data", "--email", "jane@acme.test")
+    code, out, _ = run_cli(capsys, "invite", "acme", "data", "--email", "jane@acme.test")
     assert code == 0 and "1 earlier pending link revoked (replaced)" in out
     assert sorted(Invitation.objects.values_list("status", flat=True)) == ["pending", "revoked"]
 
@@ -176,7 +153,7 @@ def test_invite_csv_with_header_blank_lines_and_bom(capsys, tmp_path, program):
         '"Doe, Sam", sam@acme.test ,red\r\n'
         "\r\n",
     )
-    code, out, err = run(capsys, "invite", "acme", "data", "--csv", path)
+    code, out, err = run_cli(capsys, "invite", "acme", "data", "--csv", path)
     assert (code, err) == (0, ""), err
     assert "Invited 2 addresses" in out
     assert sorted(Invitation.objects.values_list("email", flat=True)) == [
@@ -187,14 +164,14 @@ def test_invite_csv_with_header_blank_lines_and_bom(capsys, tmp_path, program):
 
 def test_invite_csv_single_column_without_header(capsys, tmp_path, program):
     path = write(tmp_path, "list.csv", "jane@acme.test\n\nsam@acme.test\n   \nlee@acme.test")
-    code, out, err = run(capsys, "invite", "acme", "data", "--csv", path)
+    code, out, err = run_cli(capsys, "invite", "acme", "data", "--csv", path)
     assert (code, err) == (0, ""), err
     assert "Invited 3 addresses" in out and Invitation.objects.count() == 3
 
 
 def test_invite_csv_from_stdin(capsys, monkeypatch, program):
     monkeypatch.setattr("sys.stdin", io.StringIO("\ufeffEmail\njane@acme.test\n"))
-    code, out, err = run(capsys, "invite", "acme", "data", "--csv", "-")
+    code, out, err = run_cli(capsys, "invite", "acme", "data", "--csv", "-")
     assert (code, err) == (0, ""), err
     assert Invitation.objects.get().email == "jane@acme.test"
 
@@ -202,7 +179,7 @@ def test_invite_csv_from_stdin(capsys, monkeypatch, program):
 def test_large_csv_shows_progress_on_stderr_and_queues_in_batches(capsys, tmp_path, program):
     rows = "\n".join(f"learner{i:05d}@acme.test" for i in range(2500))
     path = write(tmp_path, "big.csv", "email\n" + rows + "\n")
-    code, out, err = run(capsys, "invite", "acme", "data", "--csv", path)
+    code, out, err = run_cli(capsys, "invite", "acme", "data", "--csv", path)
     assert code == 0, err
     assert err.splitlines() == [
         "invite: 1000/2500 invitations issued",
@@ -217,12 +194,12 @@ def test_large_csv_shows_progress_on_stderr_and_queues_in_batches(capsys, tmp_pa
 
 def test_quiet_large_csv_shows_no_progress(capsys, tmp_path, program):
     path = write(tmp_path, "big.csv", "\n".join(f"l{i}@acme.test" for i in range(1500)))
-    code, _, err = run(capsys, "invite", "acme", "data", "--csv", path, "-v", "0")
+    code, _, err = run_cli(capsys, "invite", "acme", "data", "--csv", path, "-v", "0")
     assert (code, err) == (0, "")
 
 
 def test_print_links_keeps_stdout_for_the_links(capsys, program):
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys,
         "invite",
         "acme",
@@ -248,7 +225,7 @@ def test_print_links_keeps_stdout_for_the_links(capsys, program):
 
 
 def test_print_links_without_mail(capsys, program):
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys, "invite", "acme", "data", "--email", "jane@acme.test", "--print-links", "--no-mail"
     )
     assert code == 0, err
@@ -297,10 +274,10 @@ def test_invite_bad_input(capsys, tmp_path, program, argv, fragment):
     paths["latin1"] = write(tmp_path, "latin1.csv", "email\njosé@acme.test\n", "latin-1")
     paths["dir"] = tmp_path
     # A live invitation that a failed run must not revoke.
-    run(capsys, "invite", "acme", "data", "--email", "jane@acme.test")
+    run_cli(capsys, "invite", "acme", "data", "--email", "jane@acme.test")
     before = state()
     argv = [a.format(**paths) for a in argv]
-    assert_usage_error(run(capsys, "invite", "acme", "data", *argv), fragment)
+    assert_usage_error(run_cli(capsys, "invite", "acme", "data", *argv), fragment)
     assert state() == before
 
 
@@ -317,7 +294,7 @@ def test_invite_bad_input(capsys, tmp_path, program, argv, fragment):
 )
 def test_unknown_org_or_program(capsys, program, argv, fragment):
     before = state()
-    assert_usage_error(run(capsys, *argv), fragment)
+    assert_usage_error(run_cli(capsys, *argv), fragment)
     assert state() == before
 
 
@@ -325,13 +302,15 @@ def test_unknown_org_or_program(capsys, program, argv, fragment):
 
 
 def status(capsys, *extra):
-    code, out, err = run(capsys, "invite-status", "acme", "data", *extra)
+    code, out, err = run_cli(capsys, "invite-status", "acme", "data", *extra)
     assert (code, err) == (0, ""), err
     return out
 
 
 def test_invite_status_counts_queued_then_sent(capsys, program):
-    run(capsys, "invite", "acme", "data", "--email", "jane@acme.test", "--email", "sam@acme.test")
+    run_cli(
+        capsys, "invite", "acme", "data", "--email", "jane@acme.test", "--email", "sam@acme.test"
+    )
     report = json.loads(status(capsys, "--json"))
     assert report["invitations"] == 2
     assert report["delivery"] == {
@@ -355,7 +334,9 @@ def test_invite_status_counts_queued_then_sent(capsys, program):
 
 def test_invite_status_reports_retries_and_failures_with_their_error(capsys, program, settings):
     settings.EMAIL_BACKEND = "tests.unit.test_invitations.FailingBackend"
-    run(capsys, "invite", "acme", "data", "--email", "jane@acme.test", "--email", "sam@acme.test")
+    run_cli(
+        capsys, "invite", "acme", "data", "--email", "jane@acme.test", "--email", "sam@acme.test"
+    )
     run_task_queue()  # first attempt fails; the retry waits (run_after in the future)
     report = json.loads(status(capsys, "--json"))
     assert report["delivery"]["retry"] == 2
@@ -388,8 +369,10 @@ def test_invite_status_reports_retries_and_failures_with_their_error(capsys, pro
 
 
 def test_invite_status_leaves_out_replaced_invitations(capsys, program):
-    run(capsys, "invite", "acme", "data", "--email", "jane@acme.test", "--print-links", "--no-mail")
-    run(capsys, "invite", "acme", "data", "--email", "jane@acme.test")
+    run_cli(
+        capsys, "invite", "acme", "data", "--email", "jane@acme.test", "--print-links", "--no-mail"
+    )
+    run_cli(capsys, "invite", "acme", "data", "--email", "jane@acme.test")
     report = json.loads(status(capsys, "--json"))
     assert report["invitations"] == 1 and report["revoked"] == 1
     assert report["delivery"]["queued"] == 1 and report["delivery"]["not_sent"] == 0
