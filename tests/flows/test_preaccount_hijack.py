@@ -15,7 +15,7 @@ from orglogin.audit.models import AuditEvent
 from orglogin.sso import flows
 from orglogin.sso.flows.claims import CLAIM_DROPPED
 from orglogin.sso.models import OrgIdentity
-from tests.flows.sso_support import asserted, make_org, make_saml_connection, session_request
+from tests.flows.sso_support import asserted, session_request
 from tests.flows.test_sso_linking_support import (
     PASSWORD,
     User,
@@ -30,18 +30,6 @@ pytestmark = pytest.mark.django_db
 ATTACKER_PASSWORD = "attacker's own passphrase"
 LEARNER_PASSWORD = PASSWORD
 LINK = re.compile(r"http://testserver(/accounts/[^\s]+/)")
-
-
-@pytest.fixture
-def org():
-    return make_org("acme", domains=["acme.test"])
-
-
-@pytest.fixture
-def dev_connection(org, settings, tmp_path):
-    devidp = pytest.importorskip("orglogin.sso.protocols.devidp")
-    settings.DEV_IDP_DIR = str(tmp_path / "dev-idp")
-    return make_saml_connection(org, metadata_xml=devidp.dev_idp_metadata_xml(), name="Dev IdP")
 
 
 def squat_by_signup() -> tuple[User, Client, str]:

@@ -24,7 +24,7 @@ from orglogin.programs.invite import create_invitations
 from orglogin.programs.models import Certificate, Invitation, Program, ProgramMembership
 from orglogin.sso import flows, pending
 from orglogin.sso.models import OrgIdentity
-from tests.flows.sso_support import asserted, make_org, make_saml_connection, session_request
+from tests.flows.sso_support import asserted, session_request
 from tests.flows.test_sso_linking_support import (
     LOCKED_OUT,
     PASSWORD,
@@ -44,23 +44,6 @@ from tests.flows.test_sso_linking_support import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def org():
-    return make_org("acme", domains=["acme.test"])
-
-
-@pytest.fixture
-def connection(org):
-    return make_saml_connection(org)
-
-
-@pytest.fixture
-def dev_connection(org, settings, tmp_path):
-    devidp = pytest.importorskip("orglogin.sso.protocols.devidp")
-    settings.DEV_IDP_DIR = str(tmp_path / "dev-idp")
-    return make_saml_connection(org, metadata_xml=devidp.dev_idp_metadata_xml(), name="Dev IdP")
 
 
 def totp_for(user) -> str:

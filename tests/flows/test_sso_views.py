@@ -20,18 +20,6 @@ User = get_user_model()
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture
-def org():
-    return make_org("acme", domains=["acme.test"])
-
-
-@pytest.fixture
-def dev_connection(org, settings, tmp_path):
-    devidp = pytest.importorskip("orglogin.sso.protocols.devidp")
-    settings.DEV_IDP_DIR = str(tmp_path / "dev-idp")
-    return make_saml_connection(org, metadata_xml=devidp.dev_idp_metadata_xml(), name="Dev IdP")
-
-
 def html(response) -> str:
     return response.content.decode()
 

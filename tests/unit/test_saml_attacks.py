@@ -18,13 +18,10 @@ from tests.support.saml_idp import (
     DS,
     XPATH_TRANSFORM,
     XSLT_TRANSFORM,
-    ResponseFactory,
-    TestIdp,
     assertion_of,
     clone,
     encode,
     insert_extensions,
-    make_connection,
     name_id_of,
     sign,
 )
@@ -34,21 +31,6 @@ pytestmark = pytest.mark.django_db
 
 REQUEST_ID = "_request-0002"
 EVIL = "ceo@acme.test"
-
-
-@pytest.fixture
-def idp() -> TestIdp:
-    return TestIdp.default()
-
-
-@pytest.fixture
-def connection(idp):
-    return make_connection(idp)
-
-
-@pytest.fixture
-def factory(connection, idp) -> ResponseFactory:
-    return ResponseFactory(connection, idp)
 
 
 def parse(connection, value):

@@ -13,7 +13,6 @@ from copy import deepcopy
 from datetime import UTC, timedelta
 
 import pytest
-from django.apps import apps
 from django.utils import timezone
 
 from orglogin.core.errors import ErrorCode
@@ -21,13 +20,11 @@ from orglogin.sso.errors import SsoError
 from orglogin.sso.protocols.saml import SamlConnector
 from orglogin.sso.protocols.saml_verify import CHECK_CODES
 from orglogin.sso.protocols.saml_xml import SAML, format_saml_time
+from tests.support.db import row_counts
 from tests.support.saml_idp import (
-    ResponseFactory,
-    TestIdp,
     assertion_of,
     decode,
     encode,
-    make_connection,
     sign,
 )
 
@@ -37,23 +34,6 @@ REQUEST_ID = "_request-fresh-0001"
 AUTHN_STATEMENT = f"{{{SAML}}}AuthnStatement"
 
 
-def row_counts() -> dict[str, int]:
-    return {m._meta.label: m._default_manager.count() for m in apps.get_models()}
-
-
-@pytest.fixture
-def idp() -> TestIdp:
-    return TestIdp.default()
-
-
-@pytest.fixture
-def connection(idp):
-    return make_connection(idp)
-
-
-@pytest.fixture
-def factory(connection, idp) -> ResponseFactory:
-    return ResponseFactory(connection, idp)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.apps import apps
 from django.utils import timezone
 
 from orglogin.core.errors import ErrorCode
@@ -20,9 +19,9 @@ from orglogin.sso.protocols.saml_xml import (
     NAMEID_EMAIL,
     NAMEID_TRANSIENT,
 )
+from tests.support.db import row_counts
 from tests.support.saml_idp import (
     ResponseFactory,
-    TestIdp,
     encode,
     keys,
     make_connection,
@@ -33,23 +32,6 @@ pytestmark = pytest.mark.django_db
 REQUEST_ID = "_request-0001"
 
 
-def row_counts() -> dict[str, int]:
-    return {m._meta.label: m._default_manager.count() for m in apps.get_models()}
-
-
-@pytest.fixture
-def idp() -> TestIdp:
-    return TestIdp.default()
-
-
-@pytest.fixture
-def connection(idp):
-    return make_connection(idp)
-
-
-@pytest.fixture
-def factory(connection, idp) -> ResponseFactory:
-    return ResponseFactory(connection, idp)
 
 
 @pytest.fixture
